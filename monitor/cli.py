@@ -1,0 +1,97 @@
+"""The `liqmon` command line: argument parsing, exit codes, nothing else.
+
+Exit codes: 0 success, 2 bad input or usage (argparse's convention), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from monitor import __version__
+from monitor.core.contract import PARAM_DOCS, evaluate
+from monitor.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+ESTIMATE_HELP = """\
+Reads one JSON object from FILE (or stdin with -) and prints the cascade estimate as one
+JSON object (model-spec §4). Keys:
+
+  price          reference mark price, a number > 0 (required)
+  long_levels    [[price, usd_notional], ...] liquidation levels of longs (down side fuel)
+  short_levels   [[price, usd_notional], ...] liquidation levels of shorts (up side fuel)
+  bids           [[price, base_size], ...] bid book, absorbs the down move
+  asks           [[price, base_size], ...] ask book, absorbs the up move
+  params         optional object; every key optional:
+{params}
+
+Output per side ("down", "up"): critical_shock_pct (null: no cascade within the shock
+range), critical_sell_usd, runaway_at_critical, final_move_pct and runaway for shocks of
+1, 2, 3 and 5 %, fuel_usd_within_pct and depth_usd_within_pct (depth after withdrawal) for
+0.5, 1, 2, 5 and 10 %, max_branching_ratio_within_2pct. A side whose depth is unavailable
+(empty book and no daily volume/volatility) is null and explained under "errors".
+Percentages are log-distance percent. Bad input: one line on stderr, exit code 2.
+"""
+
+
+def _reject_constant(name: str) -> NoReturn:
+    msg = f"non-finite number {name} is not allowed"
+    raise InputError(msg)
+
+
+def _read_document(source: str) -> object:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read {source}: {exc}"
+        raise InputError(msg) from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        msg = f"malformed JSON: {exc}"
+        raise InputError(msg) from exc
+    except RecursionError as exc:
+        msg = "malformed JSON: nested too deeply"
+        raise InputError(msg) from exc
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    try:
+        result = evaluate(_read_document(args.file))
+    except InputError as exc:
+        print(f"liqmon estimate: {exc}".replace("\n", " "), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, exposed for documentation and tests."""
+    parser = argparse.ArgumentParser(
+        prog="liqmon",
+        description="Streaming monitor for liquidation-cascade risk on crypto perpetuals.",
+    )
+    parser.add_argument("--version", action="version", version=f"liqmon {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    params = "\n".join(f"    {key:<19}{doc}" for key, doc in PARAM_DOCS.items())
+    estimate = commands.add_parser(
+        "estimate",
+        help="what-if cascade estimate for one JSON scenario",
+        description=ESTIMATE_HELP.format(params=params),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    estimate.add_argument("file", metavar="FILE", help="JSON input file, or - for stdin")
+    estimate.set_defaults(handler=_estimate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `liqmon` console script."""
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    return int(handler(args))

@@ -1,0 +1,1 @@
+"""Pure numeric core: plain values in, plain values out; no I/O, no asyncio, no clocks."""
