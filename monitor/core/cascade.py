@@ -6,8 +6,8 @@ V0 = W·D(k0). Liquidations inside the move add ψ·L(k) of forced flow, so the 
     k*(k0) = min { k : k0 <= k <= K  and  W·D(k) >= W·D(k0) + ψ·L(k) }
 
 or runs away when no such k exists. Both sides of the inequality grow with k; we evaluate
-the inequality for every (k0, k) pair at once instead of iterating, so there is no
-tolerance and every comparison is exactly the one the spec writes down.
+the inequality for the whole shock grid at once instead of iterating, so there is no
+tolerance, and every decision is the spec's inequality evaluated exactly as written.
 """
 
 from __future__ import annotations
@@ -78,24 +78,45 @@ class SideEstimate:
         return bool(self.final_bins[self.critical_bins - 1] == RUNAWAY)
 
 
+def _largest_valid_shock(absorbed: FloatArray, forced: FloatArray) -> IntArray:
+    """m(k) = how many k0 satisfy W·D(k0) + ψ·L(k) <= W·D(k), for every k.
+
+    W·D is non-decreasing and float addition is monotone, so for fixed k the valid k0
+    form a prefix 1..m(k). A binary search on W·D(k) − ψ·L(k) finds m(k) up to rounding;
+    the boundary is then corrected with the exact inequality of the spec, a whole run
+    of equal depths at a time, so the result equals the literal evaluation bit for bit.
+    """
+    m = np.searchsorted(absorbed, absorbed - forced, side="right")
+    size = absorbed.shape[0]
+    while True:
+        last = np.maximum(m - 1, 0)
+        too_far = (m > 0) & (absorbed[last] + forced > absorbed)
+        nxt = np.minimum(m, size - 1)
+        too_short = (m < size) & (absorbed[nxt] + forced <= absorbed)
+        if not (too_far.any() or too_short.any()):
+            return m
+        m = np.where(too_far, np.searchsorted(absorbed, absorbed[last], side="left"), m)
+        m = np.where(too_short, np.searchsorted(absorbed, absorbed[nxt], side="right"), m)
+
+
 def final_move_bins(
     depth: FloatArray, fuel: FloatArray, scenario: Scenario, shock_bins: IntArray
 ) -> IntArray:
     """k*(k0) for each requested k0 in 0..K; RUNAWAY where the move never stops.
 
+    k*(k0) is the first k >= k0 whose valid shocks include k0, i.e. m(k) >= k0. Capping
+    m(k) at k and taking a running maximum turns that into one sorted search, so the
+    whole shock grid costs O(K log K) instead of a K0 × K comparison table.
     k0 = 0 is an empty shock and stays at 0 (D(0) = L(0) = 0 satisfies the inequality).
     """
     k_max = depth.shape[0]
-    cum_fuel = np.cumsum(fuel)
     absorbed = scenario.withdrawal * depth
+    forced = scenario.psi * np.cumsum(fuel)
+    valid = np.minimum(_largest_valid_shock(absorbed, forced), np.arange(1, k_max + 1))
+    reach = np.maximum.accumulate(valid)
     start = np.asarray(shock_bins, dtype=np.int64)
-    outside = scenario.withdrawal * depth[np.maximum(start, 1) - 1]
-    outside[start == 0] = 0.0
-    # holds[i, k-1]: W·D(k) >= W·D(k0_i) + ψ·L(k), restricted to k >= k0_i.
-    holds = absorbed[None, :] >= outside[:, None] + scenario.psi * cum_fuel[None, :]
-    holds &= np.arange(1, k_max + 1)[None, :] >= start[:, None]
-    first = np.argmax(holds, axis=1) + 1
-    result = np.where(holds.any(axis=1), first, RUNAWAY)
+    first = np.searchsorted(reach, start, side="left") + 1
+    result = np.where(first > k_max, RUNAWAY, first)
     result[start == 0] = 0
     return result.astype(np.int64)
 

@@ -1,0 +1,499 @@
+"""The liquidation ledger (model-spec §5): positions inferred from open interest and price.
+
+State per (venue, symbol) is a dense array of base quantity Q[side, tier, entry]: two
+sides, the venue's leverage tiers, and entry prices on a 5 bp log grid anchored at start.
+Each open-interest observation
+
+1. consumes crossed cohorts (liquidation price inside the interval's mark range) using the
+   observed liquidations, and demotes the survivors to the next lower tier;
+2. reconciles the side with open interest: net opens are spread over the traded range and
+   the tiers, net closes are removed pro rata — *both* sides, because every contract has
+   a long and a short.
+
+After every update Σ Q(long) = Σ Q(short) = tracked OI. A second array tracks how much of
+each cohort is "legacy" mass of unknown origin (the OI present at start-up, or that
+appeared across a data gap); coverage = 1 − legacy / OI.
+
+The grid re-centres itself (by whole entry bins, mass conserved) when the mark drifts
+towards an edge, so a ledger can run for months without growing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.core.bins import BinGrid, Direction, FloatArray, bin_index
+from monitor.core.venues import ContractType, VenueParams, liquidation_price_factors
+
+ENTRY_BIN = 0.0005
+"""Width of the entry grid in natural-log distance (5 bp)."""
+ENTRY_BINS = 2048
+"""Entry grid size: ±51 % of log distance around the anchor before re-centring."""
+RECENTRE_MARGIN = ENTRY_BINS // 4
+"""Re-centre once the mark is closer than this many entry bins to an edge."""
+ANOMALY_OI_CHANGE = 0.20
+ANOMALY_PRICE_CHANGE = 0.01
+ANOMALY_CONFIRMATIONS = 3
+"""Consecutive anomalous observations after which the new OI level is accepted as legacy."""
+SMEAR_SCALE = 0.15
+SMEAR_TRUNCATION = 3.0
+
+LONG, SHORT = 0, 1
+
+ComplexArray = npt.NDArray[np.complex128]
+
+
+class Outcome(StrEnum):
+    """What an observation did to the ledger."""
+
+    APPLIED = "applied"
+    ANOMALY = "anomaly"
+    """Skipped: OI moved > 20 % while price moved < 1 % (model-spec §5 sanity rule)."""
+    REBASELINED = "rebaselined"
+    """Applied after a gap or a confirmed anomaly: the OI change is of unknown origin."""
+
+
+class InvalidObservationError(ValueError):
+    """An observation the ledger refuses; `reason` is a short label for metrics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class OiObservation:
+    """One open-interest observation and what happened since the previous one.
+
+    Quantities are base units; prices are mark prices. `low`/`high` span the interval's
+    marks, endpoints included. Liquidations are of *positions* of that side. Traded
+    prices and quantities, when known, shape where new positions were opened.
+    """
+
+    open_interest: float
+    mark_price: float
+    low: float
+    high: float
+    liquidated_long: float = 0.0
+    liquidated_short: float = 0.0
+    trade_prices: FloatArray | None = None
+    trade_quantities: FloatArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """Accounting of one update, per side (long, short), in base units."""
+
+    outcome: Outcome
+    crossed: tuple[float, float] = (0.0, 0.0)
+    liquidated: tuple[float, float] = (0.0, 0.0)
+    opened: tuple[float, float] = (0.0, 0.0)
+    closed: tuple[float, float] = (0.0, 0.0)
+
+
+def _check_observation(obs: OiObservation) -> None:
+    values = (obs.open_interest, obs.mark_price, obs.low, obs.high)
+    liquidated = (obs.liquidated_long, obs.liquidated_short)
+    if not all(math.isfinite(v) for v in (*values, *liquidated)):
+        raise InvalidObservationError("non_finite", "observation holds NaN or infinity")
+    if obs.open_interest < 0.0 or min(liquidated) < 0.0:
+        raise InvalidObservationError("negative_size", "negative open interest or liquidation")
+    if min(obs.mark_price, obs.low, obs.high) <= 0.0:
+        raise InvalidObservationError("non_positive_price", "prices must be > 0")
+    if not obs.low <= obs.mark_price <= obs.high:
+        raise InvalidObservationError("bad_range", "mark price outside [low, high]")
+    if (obs.trade_prices is None) != (obs.trade_quantities is None):
+        raise InvalidObservationError("bad_trades", "trade prices and quantities go together")
+    if obs.trade_prices is not None and obs.trade_quantities is not None:
+        prices, quantities = obs.trade_prices, obs.trade_quantities
+        if prices.shape != quantities.shape:
+            raise InvalidObservationError("bad_trades", "trade arrays differ in shape")
+        if not (np.isfinite(prices).all() and np.isfinite(quantities).all()):
+            raise InvalidObservationError("non_finite", "trades hold NaN or infinity")
+        if (prices <= 0.0).any() or (quantities < 0.0).any():
+            raise InvalidObservationError("negative_size", "trades with bad price or size")
+
+
+class Ledger:
+    """Cohorts of one venue and symbol; the single owner of its arrays (not thread-safe).
+
+    Work is confined to the live window of entry bins [lo, hi) that can hold mass, so an
+    update costs what the traded range costs, not what the whole grid would.
+    """
+
+    def __init__(self, params: VenueParams, anchor_price: float) -> None:
+        if not (math.isfinite(anchor_price) and anchor_price > 0.0):
+            msg = f"anchor price must be positive and finite, got {anchor_price!r}"
+            raise ValueError(msg)
+        self.params = params
+        tiers = len(params.tiers)
+        self._quantity = np.zeros((2, tiers, ENTRY_BINS))
+        self._legacy = np.zeros((2, tiers, ENTRY_BINS))
+        long_factor, short_factor = liquidation_price_factors(params)
+        self._lp_factor = np.stack([long_factor, short_factor])
+        self._lp_factor.setflags(write=False)
+        # Tiers that can be liquidated and carry fuel: LP finite and positive (so not the
+        # linear long / inverse short of tier 1), and never tier 1 itself.
+        self._fuel_tiers = [
+            np.flatnonzero(np.isfinite(row) & (row > 0.0) & (np.arange(tiers) > 0))
+            for row in self._lp_factor
+        ]
+        theta = params.speculative_share
+        self._tier_weights = np.concatenate(([1.0 - theta], theta * np.asarray(params.tier_prior)))
+        self._anchor_log = 0.0
+        self._entry_price = np.empty(ENTRY_BINS)
+        self._set_anchor(math.log(anchor_price))
+        self._lo, self._hi = ENTRY_BINS // 2, ENTRY_BINS // 2
+        self.open_interest = 0.0
+        self.mark_price = anchor_price
+        self.anomalies = 0
+        self._pending_anomalies = 0
+        self._gap = True  # nothing observed yet: the first OI seen is of unknown origin
+
+    # ----------------------------------------------------------------- grid helpers
+
+    def _set_anchor(self, anchor_log: float) -> None:
+        self._anchor_log = anchor_log
+        offsets = np.arange(ENTRY_BINS, dtype=np.float64) - ENTRY_BINS // 2
+        self._entry_price = np.exp(anchor_log + offsets * ENTRY_BIN)
+
+    def _entry_index(self, price: float) -> int:
+        raw = round((math.log(price) - self._anchor_log) / ENTRY_BIN) + ENTRY_BINS // 2
+        return min(max(raw, 0), ENTRY_BINS - 1)
+
+    def liquidation_prices(self) -> FloatArray:
+        """LP[side, tier, entry] of every cohort (linear or inverse, per the venue)."""
+        return self._lp_factor[:, :, None] * self._entry_price[None, None, :]
+
+    def _recentre(self, price: float) -> None:
+        """Shift the grid by whole bins so `price` sits in the middle; edge mass is kept."""
+        index = round((math.log(price) - self._anchor_log) / ENTRY_BIN) + ENTRY_BINS // 2
+        if RECENTRE_MARGIN <= index < ENTRY_BINS - RECENTRE_MARGIN:
+            return
+        shift = index - ENTRY_BINS // 2
+        for array in (self._quantity, self._legacy):
+            moved = np.zeros_like(array)
+            if abs(shift) >= ENTRY_BINS:
+                edge = ENTRY_BINS - 1 if shift < 0 else 0
+                moved[:, :, edge] = array.sum(axis=2)
+            elif shift > 0:
+                moved[:, :, : ENTRY_BINS - shift] = array[:, :, shift:]
+                moved[:, :, 0] += array[:, :, :shift].sum(axis=2)
+            else:
+                moved[:, :, -shift:] = array[:, :, : ENTRY_BINS + shift]
+                moved[:, :, -1] += array[:, :, ENTRY_BINS + shift :].sum(axis=2)
+            array[...] = moved
+        self._set_anchor(self._anchor_log + shift * ENTRY_BIN)
+        if self._lo < self._hi:
+            self._lo = min(max(self._lo - shift, 0), ENTRY_BINS - 1)
+            self._hi = max(min(self._hi - shift, ENTRY_BINS), self._lo + 1)
+
+    # ----------------------------------------------------------------- state views
+
+    def side_totals(self) -> tuple[float, float]:
+        """Σ Q of longs and of shorts (base units)."""
+        totals = self._quantity[:, :, self._lo : self._hi].sum(axis=(1, 2))
+        if totals.shape[0] == 0 or self._lo >= self._hi:
+            return 0.0, 0.0
+        return float(totals[LONG]), float(totals[SHORT])
+
+    @property
+    def legacy(self) -> float:
+        """Legacy mass of the long side (equal to the short side's by construction)."""
+        return float(self._legacy[LONG, :, self._lo : self._hi].sum())
+
+    @property
+    def coverage(self) -> float:
+        """Share of open interest whose origin the ledger has observed: 1 − legacy / OI."""
+        if self.open_interest <= 0.0:
+            return 1.0
+        return min(1.0, max(0.0, 1.0 - self.legacy / self.open_interest))
+
+    @property
+    def live_cohorts(self) -> int:
+        """Number of cohorts holding mass."""
+        return int(np.count_nonzero(self._quantity[:, :, self._lo : self._hi]))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the ledger's arrays."""
+        return self._quantity.nbytes + self._legacy.nbytes + self._entry_price.nbytes
+
+    def quantities(self) -> FloatArray:
+        """A read-only copy of Q[side, tier, entry]."""
+        copy = self._quantity.copy()
+        copy.setflags(write=False)
+        return copy
+
+    # ----------------------------------------------------------------- updates
+
+    def _entry_kernel(self, obs: OiObservation) -> tuple[int, FloatArray]:
+        """Where new positions opened: (first entry bin, weights summing to 1)."""
+        lo, hi = self._entry_index(obs.low), self._entry_index(obs.high)
+        if obs.trade_prices is not None and obs.trade_quantities is not None:
+            volume = obs.trade_quantities
+            if volume.sum() > 0.0:
+                logs = np.log(obs.trade_prices) - self._anchor_log
+                index = np.rint(logs / ENTRY_BIN).astype(np.int64) + ENTRY_BINS // 2
+                index = np.clip(index, 0, ENTRY_BINS - 1)
+                lo, hi = min(lo, int(index.min())), max(hi, int(index.max()))
+                weights = np.bincount(index - lo, weights=volume, minlength=hi - lo + 1)
+                return lo, weights / weights.sum()
+        return lo, np.full(hi - lo + 1, 1.0 / (hi - lo + 1))
+
+    def cold_start(self, open_interest: float, mark_price: float, low: float, high: float) -> None:
+        """Place start-up OI as legacy mass over the recent range [low, high] (model-spec §5).
+
+        The same tier weights as for new positions apply; coverage starts at 0 and rises
+        as observed flow replaces the legacy mass.
+        """
+        obs = OiObservation(open_interest=open_interest, mark_price=mark_price, low=low, high=high)
+        _check_observation(obs)
+        self._recentre(mark_price)
+        start, kernel = self._entry_kernel(obs)
+        for side in (LONG, SHORT):
+            present = float(self._quantity[side, :, self._lo : self._hi].sum())
+            self._open(side, open_interest - present, start, kernel, unknown_origin=True)
+        self.open_interest = open_interest
+        self.mark_price = mark_price
+        self._gap = False
+
+    def note_gap(self) -> None:
+        """The feed lost data: the next OI change is of unknown origin, not new positions."""
+        self._gap = True
+
+    def apply(self, obs: OiObservation) -> UpdateResult:
+        """Fold one OI observation into the ledger (model-spec §5 steps 1-3)."""
+        _check_observation(obs)
+        previous_oi, previous_mark = self.open_interest, self.mark_price
+        unknown_origin = self._gap
+        if previous_oi > 0.0 and not unknown_origin:
+            oi_change = abs(obs.open_interest - previous_oi) / previous_oi
+            price_change = abs(obs.mark_price - previous_mark) / previous_mark
+            if oi_change > ANOMALY_OI_CHANGE and price_change < ANOMALY_PRICE_CHANGE:
+                self.anomalies += 1
+                self._pending_anomalies += 1
+                if self._pending_anomalies < ANOMALY_CONFIRMATIONS:
+                    return UpdateResult(Outcome.ANOMALY)
+                unknown_origin = True
+        self._pending_anomalies = 0
+        self._gap = False
+        self._recentre(obs.mark_price)
+
+        crossed, liquidated = self._consume(obs)
+        start, kernel = self._entry_kernel(obs)
+        opened, closed = [0.0, 0.0], [0.0, 0.0]
+        for side in (LONG, SHORT):
+            # R = ΔOI + liquidated, computed against the live sum so float drift cannot build.
+            present = float(self._quantity[side, :, self._lo : self._hi].sum())
+            residual = obs.open_interest - present
+            if residual > 0.0:
+                self._open(side, residual, start, kernel, unknown_origin=unknown_origin)
+                opened[side] = residual
+            elif residual < 0.0:
+                self._close(side, -residual, present)
+                closed[side] = -residual
+        self.open_interest = obs.open_interest
+        self.mark_price = obs.mark_price
+        return UpdateResult(
+            outcome=Outcome.REBASELINED if unknown_origin else Outcome.APPLIED,
+            crossed=(crossed[0], crossed[1]),
+            liquidated=(liquidated[0], liquidated[1]),
+            opened=(opened[0], opened[1]),
+            closed=(closed[0], closed[1]),
+        )
+
+    def _consume(self, obs: OiObservation) -> tuple[list[float], list[float]]:
+        """Step 1: liquidate crossed cohorts, demote survivors, take excess from the nearest."""
+        window = slice(self._lo, self._hi)
+        lp = self._lp_factor[:, :, None] * self._entry_price[None, None, window]
+        observed = (obs.liquidated_long, obs.liquidated_short)
+        crossed_totals, liquidated_totals = [0.0, 0.0], [0.0, 0.0]
+        for side in (LONG, SHORT):
+            mask = lp[side] >= obs.low if side == LONG else lp[side] <= obs.high
+            mask[0] = False  # tier 1 is the hedged share: never liquidated
+            quantity = self._quantity[side, :, window]
+            legacy = self._legacy[side, :, window]
+            crossed = float(quantity[mask].sum())
+            if self.params.has_liquidation_feed:
+                wanted = observed[side] * self.params.liquidation_undercount
+            else:
+                wanted = crossed
+            wanted = min(wanted, float(quantity.sum()))
+            crossed_totals[side] = crossed
+            if crossed > 0.0:
+                survival = 1.0 - min(1.0, wanted / crossed)
+                # Survivors of every crossed tier land in the highest uncrossed tier below:
+                # crossing is monotone in leverage, and tier 1 never crosses.
+                target = (~mask).sum(axis=0) - 1
+                entries = np.flatnonzero(mask.any(axis=0))
+                for array in (quantity, legacy):
+                    survivors = survival * np.where(mask, array, 0.0).sum(axis=0)
+                    array[mask] = 0.0
+                    array[target[entries], entries] += survivors[entries]
+            excess = wanted - crossed
+            if excess > 0.0:
+                self._take_nearest(side, excess, obs.low, obs.high)
+            liquidated_totals[side] = wanted
+        return crossed_totals, liquidated_totals
+
+    def _take_nearest(self, side: int, amount: float, low: float, high: float) -> None:
+        """Remove `amount` from uncrossed cohorts nearest the interval's extreme first.
+
+        Nearest means the highest liquidation price below the low (longs) or the lowest
+        above the high (shorts); equal prices share the cut pro rata. Tier 1 (LP 0 for
+        linear longs, +inf for inverse shorts) sorts last.
+        """
+        quantity = self._quantity[side].reshape(-1)  # contiguous: views, not copies
+        legacy = self._legacy[side].reshape(-1)
+        tiers, entries = np.nonzero(self._quantity[side, :, self._lo : self._hi])
+        entries += self._lo
+        flat = tiers * ENTRY_BINS + entries
+        lp = self._lp_factor[side, tiers] * self._entry_price[entries]
+        key = -lp if side == LONG else lp  # ascending key = nearest first
+        order = np.argsort(key)
+        sorted_key = key[order]
+        cumulative = np.cumsum(quantity[flat[order]])
+        cut = min(int(np.searchsorted(cumulative, amount, side="left")), len(order) - 1)
+        tie_lo = int(np.searchsorted(sorted_key, sorted_key[cut], side="left"))
+        tie_hi = int(np.searchsorted(sorted_key, sorted_key[cut], side="right"))
+        removed_before = float(cumulative[tie_lo - 1]) if tie_lo > 0 else 0.0
+        tie_mass = float(cumulative[tie_hi - 1]) - removed_before
+        keep = max(0.0, 1.0 - (amount - removed_before) / tie_mass)
+        gone, shared = flat[order[:tie_lo]], flat[order[tie_lo:tie_hi]]
+        for array in (quantity, legacy):
+            array[gone] = 0.0
+            array[shared] *= keep
+
+    def _open(
+        self, side: int, amount: float, start: int, kernel: FloatArray, *, unknown_origin: bool
+    ) -> None:
+        """Step 2, R > 0: spread new mass over the entry kernel and the tier weights."""
+        if amount <= 0.0:
+            return
+        added = amount * self._tier_weights[:, None] * kernel[None, :]
+        stop = start + kernel.shape[0]
+        self._quantity[side, :, start:stop] += added
+        if unknown_origin:
+            self._legacy[side, :, start:stop] += added
+        if self._lo >= self._hi:
+            self._lo, self._hi = start, stop
+        else:
+            self._lo, self._hi = min(self._lo, start), max(self._hi, stop)
+
+    def _close(self, side: int, amount: float, total: float) -> None:
+        """Step 2, R < 0: remove mass from every cohort of the side pro rata to Q."""
+        keep = max(0.0, 1.0 - amount / total) if total > 0.0 else 0.0
+        window = slice(self._lo, self._hi)
+        self._quantity[side, :, window] *= keep
+        self._legacy[side, :, window] *= keep
+
+    # ----------------------------------------------------------------- fuel
+
+    def fuel(
+        self, reference_price: float, grid: BinGrid, *, smear: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """Liquidation fuel in USD per relative bin: (long fuel ℓ_down, short fuel ℓ_up).
+
+        Each cohort contributes Q·LP (linear) or its USD face Q·E (inverse) at its
+        liquidation price, binned per model-spec §1. With `smear`, each cohort's USD is
+        spread over a truncated Gaussian in log price (σ = 0.15·|ln(LP/E)|, at least half
+        a bin, ±3σ; research §4.6) sampled at bin resolution and normalised, so smearing
+        moves USD between bins but never creates or loses it; what it pushes past K is
+        dropped like any level there, and what it pushes below the price joins bin 1.
+        """
+        sides = []
+        log_ref = math.log(reference_price)
+        for side, direction in ((LONG, Direction.DOWN), (SHORT, Direction.UP)):
+            tiers = self._fuel_tiers[side]
+            if self._lo >= self._hi or tiers.shape[0] == 0:
+                sides.append(np.zeros(grid.max_bins))
+                continue
+            window = slice(self._lo, self._hi)
+            factor = self._lp_factor[side, tiers]
+            usd = self._quantity[side, tiers, window] * self._entry_price[None, window]
+            if self.params.contract_type is ContractType.LINEAR:
+                usd *= factor[:, None]
+            offsets = np.arange(self._lo, self._hi, dtype=np.float64) - ENTRY_BINS // 2
+            log_lp = (self._anchor_log + np.log(factor))[:, None] + ENTRY_BIN * offsets[None, :]
+            distance = log_ref - log_lp if direction is Direction.DOWN else log_lp - log_ref
+            if smear:
+                sides.append(self._smeared(usd, distance, factor, grid))
+                continue
+            bins = bin_index(distance, grid.delta)
+            inside = (bins <= grid.max_bins) & (usd > 0.0)
+            summed = np.bincount(bins[inside] - 1, weights=usd[inside], minlength=grid.max_bins)
+            sides.append(summed.astype(np.float64, copy=False))
+        return sides[0], sides[1]
+
+    def _smeared(
+        self, usd: FloatArray, distance: FloatArray, factor: FloatArray, grid: BinGrid
+    ) -> FloatArray:
+        """Per-tier histograms on an extended bin range, smeared in one batched FFT."""
+        sigmas = np.maximum(SMEAR_SCALE * np.abs(np.log(factor)), grid.delta / 2.0) / grid.delta
+        halves = np.ceil(SMEAR_TRUNCATION * sigmas).astype(np.int64)
+        pad = int(halves.max())
+        # Extended bins run from 1 - pad (all overdue mass) to K + pad; position 0 holds
+        # bin 1 - pad. Mass further out cannot reach bins 1..K and is dropped.
+        span = grid.max_bins + 2 * pad
+        bins = np.ceil(distance / grid.delta).astype(np.int64)
+        keep = (bins <= grid.max_bins + pad) & (usd > 0.0)
+        position = np.maximum(bins, 1 - pad) - (1 - pad)
+        tier_count = factor.shape[0]
+        rows = np.broadcast_to(np.arange(tier_count)[:, None], usd.shape)
+        histogram = np.bincount(
+            rows[keep] * span + position[keep], weights=usd[keep], minlength=tier_count * span
+        ).astype(np.float64, copy=False)
+        histogram = histogram.reshape(tier_count, span)
+        # Circular convolution: room for spill past K + pad and for offsets below 0,
+        # which wrap to the last `pad` positions.
+        size = _fft_size(span + 2 * pad)
+        spectra = _kernel_spectra(size, tuple(sigmas.tolist()), tuple(halves.tolist()))
+        smeared = np.fft.irfft(np.fft.rfft(histogram, size, axis=1) * spectra, size, axis=1)
+        np.maximum(smeared, 0.0, out=smeared)
+        totals = smeared.sum(axis=1)
+        wanted = histogram.sum(axis=1)
+        scale = np.divide(wanted, totals, out=np.zeros_like(wanted), where=totals > 0.0)
+        combined = scale @ smeared  # Σ over tiers of each row, each normalised to its USD
+        fuel = np.empty(grid.max_bins)
+        fuel[0] = combined[: pad + 1].sum() + combined[size - pad :].sum()
+        fuel[1:] = combined[pad + 1 : pad + grid.max_bins]
+        return fuel
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_spectra(size: int, sigmas: tuple[float, ...], halves: tuple[int, ...]) -> ComplexArray:
+    """FFTs of normalised truncated Gaussians centred at index 0, one row per tier.
+
+    Shared by every ledger with the same tiers and bin width: they never change.
+    """
+    rows = np.zeros((len(sigmas), size))
+    for row, sigma, half in zip(rows, sigmas, halves, strict=True):
+        offsets = np.arange(-half, half + 1)
+        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+        row[offsets % size] = kernel / kernel.sum()
+    spectra = np.fft.rfft(rows, axis=1)
+    spectra.setflags(write=False)
+    return spectra
+
+
+def _fft_size(minimum: int) -> int:
+    """Smallest 2^a·3^b·5^c >= minimum: pocketfft is fastest on such lengths."""
+    best = 1 << (minimum - 1).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            candidate = power35
+            while candidate < minimum:
+                candidate *= 2
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
