@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -329,7 +330,7 @@ def test_first_observation_without_cold_start_is_legacy():
 def test_invalid_observations_are_refused_without_touching_state(changes, reason):
     ledger = warm_ledger()
     before = ledger.quantities()
-    fields = {"open_interest": 1_100.0, "mark_price": 100_000.0, "low": 99_000.0}
+    fields: dict[str, Any] = {"open_interest": 1_100.0, "mark_price": 100_000.0, "low": 99_000.0}
     fields |= {"high": 100_500.0} | changes
     with pytest.raises(InvalidObservationError) as error:
         ledger.apply(OiObservation(**fields))
