@@ -52,7 +52,7 @@ def _read_document(source: str) -> object:
         raise InputError(msg) from exc
     try:
         return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's digit limit
         msg = f"malformed JSON: {exc}"
         raise InputError(msg) from exc
     except RecursionError as exc:

@@ -65,9 +65,13 @@ def log_distance(reference_price: float, prices: FloatArray, direction: Directio
     return np.log(prices / reference_price)
 
 
-def bin_index(distances: FloatArray, delta: float) -> IntArray:
-    """Bin j = max(1, ceil(d / δ)) for each distance."""
-    return np.maximum(np.ceil(distances / delta), 1.0).astype(np.int64)
+def bin_index(distances: FloatArray, delta: float, max_bins: int) -> IntArray:
+    """Bin j = max(1, ceil(d / δ)) for each distance; K + 1 stands for "beyond K".
+
+    Clipping before the integer cast keeps infinite distances (an overflowed price ratio)
+    from wrapping around to negative indices.
+    """
+    return np.clip(np.ceil(distances / delta), 1.0, max_bins + 1.0).astype(np.int64)
 
 
 def binned_sum(
@@ -81,7 +85,7 @@ def binned_sum(
     keep = (prices > 0.0) & (usd > 0.0)
     if not keep.all():
         prices, usd = prices[keep], usd[keep]
-    bins = bin_index(log_distance(reference_price, prices, direction), grid.delta)
+    bins = bin_index(log_distance(reference_price, prices, direction), grid.delta, grid.max_bins)
     inside = bins <= grid.max_bins
     summed = np.bincount(bins[inside] - 1, weights=usd[inside], minlength=grid.max_bins)
     return summed.astype(np.float64, copy=False)
@@ -105,13 +109,13 @@ def book_increments(
     """Bin one side of a book (bids for DOWN, asks for UP); None when the side is empty.
 
     Levels with size 0 (or a non-positive price) are ignored. A level beyond K still
-    counts for k_obs, so depth inside the grid is then fully observed.
+    counts for k_obs (as K + 1), so depth inside the grid is then fully observed.
     """
     keep = (sizes > 0.0) & (prices > 0.0)
     if not keep.any():
         return None
     prices, sizes = prices[keep], sizes[keep]
-    bins = bin_index(log_distance(reference_price, prices, direction), grid.delta)
+    bins = bin_index(log_distance(reference_price, prices, direction), grid.delta, grid.max_bins)
     inside = bins <= grid.max_bins
     increments = np.bincount(
         bins[inside] - 1, weights=prices[inside] * sizes[inside], minlength=grid.max_bins

@@ -26,6 +26,7 @@ UNBOUNDED_BRANCHING_RATIO = 1e6
 STRESSED_WITHDRAWALS = (0.29, 0.06)
 """Median and p90 measured thinning of bid depth during liquidation events (research §3.2)."""
 
+UNREACHABLE_JUMP_BINS = 1 << 62
 RUNAWAY = -1
 """Sentinel in k* arrays: no k <= K satisfies the fixed point."""
 
@@ -53,8 +54,15 @@ STANDARD_SCENARIOS = (AS_DISPLAYED, *(Scenario(withdrawal=w) for w in STRESSED_W
 
 
 def jump_threshold_bins(jump_threshold_pct: float, bin_bps: float) -> int:
-    """Whole bins a jump must reach: ceil(J_thr_bps / bin_bps − 1e-9)."""
-    return max(0, math.ceil(100.0 * jump_threshold_pct / bin_bps - 1e-9))
+    """Whole bins a jump must reach: ceil(J_thr_bps / bin_bps − 1e-9).
+
+    A threshold too large to represent can never be reached by a finite jump; it is
+    capped rather than overflowing (a runaway still qualifies).
+    """
+    bins = 100.0 * jump_threshold_pct / bin_bps - 1e-9
+    if not bins < UNREACHABLE_JUMP_BINS:
+        return UNREACHABLE_JUMP_BINS
+    return max(0, math.ceil(bins))
 
 
 @dataclass(frozen=True, slots=True)

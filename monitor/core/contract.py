@@ -84,7 +84,11 @@ def _number(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"{where} must be a number, got {type(value).__name__}"
         raise InputError(msg)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError as exc:  # JSON integers have no size limit; floats do
+        msg = f"{where} is too large for a double"
+        raise InputError(msg) from exc
     if not math.isfinite(number):
         msg = f"{where} must be finite, got {value!r}"
         raise InputError(msg)
@@ -248,8 +252,30 @@ def _side_output(depth: FloatArray, fuel: FloatArray, params: EstimateParams) ->
 
 
 def evaluate(document: object) -> dict[str, Any]:
-    """Evaluate one estimate document; raises InputError on malformed input."""
+    """Evaluate one estimate document; raises InputError on malformed input.
+
+    Finite inputs can still overflow (a price of 1e300 times a size of 1e300): such a
+    document is out of domain, reported like any other bad input rather than printed
+    with infinities in it.
+    """
     data = parse_input(document)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        output = _evaluate(data)
+    if not _all_finite(output):
+        msg = "numbers too large: the estimate overflows double precision"
+        raise InputError(msg)
+    return output
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(item) for item in value.values())
+    return True
+
+
+def _evaluate(data: EstimateInput) -> dict[str, Any]:
     grid = data.params.grid
     output: dict[str, Any] = {}
     errors: dict[str, str] = {}

@@ -426,7 +426,7 @@ class Ledger:
             if smear:
                 sides.append(self._smeared(usd, distance, factor, grid))
                 continue
-            bins = bin_index(distance, grid.delta)
+            bins = bin_index(distance, grid.delta, grid.max_bins)
             inside = (bins <= grid.max_bins) & (usd > 0.0)
             summed = np.bincount(bins[inside] - 1, weights=usd[inside], minlength=grid.max_bins)
             sides.append(summed.astype(np.float64, copy=False))
@@ -442,9 +442,9 @@ class Ledger:
         # Extended bins run from 1 - pad (all overdue mass) to K + pad; position 0 holds
         # bin 1 - pad. Mass further out cannot reach bins 1..K and is dropped.
         span = grid.max_bins + 2 * pad
-        bins = np.ceil(distance / grid.delta).astype(np.int64)
+        bins = np.clip(np.ceil(distance / grid.delta), -pad, grid.max_bins + pad + 1.0)
         keep = (bins <= grid.max_bins + pad) & (usd > 0.0)
-        position = np.maximum(bins, 1 - pad) - (1 - pad)
+        position = np.maximum(bins.astype(np.int64), 1 - pad) - (1 - pad)
         tier_count = factor.shape[0]
         rows = np.broadcast_to(np.arange(tier_count)[:, None], usd.shape)
         histogram = np.bincount(
