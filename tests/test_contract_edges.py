@@ -37,3 +37,8 @@ def test_extreme_but_representable_prices_give_finite_output():
 def test_infinite_distances_never_wrap_to_negative_bins():
     distances = np.array([-math.inf, -1.0, 0.0, 0.0015, math.inf])
     assert list(bin_index(distances, 0.001, 10)) == [1, 1, 1, 2, 11]
+
+
+def test_max_bins_is_capped_so_a_typo_cannot_exhaust_memory():
+    with pytest.raises(InputError, match="max_bins"):
+        evaluate({"price": 100.0, "params": {"max_bins": 1_000_000_000}})

@@ -37,13 +37,15 @@ from monitor.core.cascade import (
 from monitor.errors import InputError
 
 SHOCKS_PCT = ("1", "2", "3", "5")
+MAX_BINS_LIMIT = 100_000
+"""Bins per side we accept: far past any useful range, and bounded so memory stays small."""
 WITHIN_PCT = ("0.5", "1", "2", "5", "10")
 BRANCHING_WITHIN_PCT = 2.0
 
 TOP_LEVEL_KEYS = ("price", "long_levels", "short_levels", "bids", "asks", "params")
 PARAM_DOCS: Mapping[str, str] = {
     "bin_bps": "bin width in basis points of log distance (default 10)",
-    "max_bins": "bins per side K, an integer >= 1 (default 300, i.e. 30 %)",
+    "max_bins": "bins per side K, an integer in 1..100000 (default 300, i.e. 30 %)",
     "max_shock_bins": "largest initial shock K0 in bins, an integer >= 1 (default 200)",
     "withdrawal": "depth withdrawal W in (0, 1]: share of displayed depth that stays (default 1)",
     "psi": "share ψ in (0, 1] of liquidated notional that hits the book (default 1)",
@@ -152,7 +154,7 @@ def _params(raw: object) -> EstimateParams:
 
     checks = (
         (bin_bps > 0.0, "params.bin_bps must be > 0"),
-        (max_bins >= 1, "params.max_bins must be >= 1"),
+        (1 <= max_bins <= MAX_BINS_LIMIT, f"params.max_bins must be in 1..{MAX_BINS_LIMIT}"),
         (max_shock >= 1, "params.max_shock_bins must be >= 1"),
         (0.0 < withdrawal <= 1.0, "params.withdrawal must be in (0, 1]"),
         (0.0 < psi <= 1.0, "params.psi must be in (0, 1]"),
