@@ -110,6 +110,11 @@ def test_sides_equal_open_interest_after_every_update(params, steps, start_oi):
         for fuel in ledger.fuel(price, BinGrid(), smear=True):
             assert np.isfinite(fuel).all()
             assert (fuel >= 0.0).all()
+        # On a grid wide enough to hold every level, smearing moves USD but conserves it.
+        plain = ledger.fuel(price, WIDE)
+        smeared = ledger.fuel(price, WIDE, smear=True)
+        for before, after in zip(plain, smeared, strict=True):
+            assert after.sum() == pytest.approx(before.sum(), rel=1e-9, abs=1e-6)
 
 
 # ------------------------------------------------------------------- crossing
