@@ -249,6 +249,8 @@ class BookUpdate:
     asks: tuple[Level, ...]
     sequence: int | None = None
     prev_sequence: int | None = None
+    first_sequence: int | None = None
+    """First update id folded into this message (Binance ``U``), for bridging a snapshot."""
 
     def __post_init__(self) -> None:
         _check_header(self.venue, self.symbol, self.ts_event_ns, self.ts_recv_ns)
@@ -256,6 +258,7 @@ class BookUpdate:
         _check_levels(self.asks, "asks", order=0)
         _check_sequence(self.sequence, "sequence")
         _check_sequence(self.prev_sequence, "prev_sequence")
+        _check_sequence(self.first_sequence, "first_sequence")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

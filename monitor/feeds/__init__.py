@@ -1,0 +1,1 @@
+"""Inbound edge: venue adapters (pure) and the connection supervisor (asyncio)."""
