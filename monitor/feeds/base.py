@@ -144,10 +144,12 @@ NOTHING = Parsed()
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestRequest:
-    """A public REST GET, described as data so tests can point it at a local server."""
+    """A public REST request, described as data so tests can point it at a local server."""
 
     url: str
     params: Mapping[str, str] = field(default_factory=dict)
+    method: Literal["GET", "POST"] = "GET"
+    json_body: Mapping[str, Any] | None = None  # Hyperliquid's info endpoint is a POST
     weight: int = 1  # venue request weight, for rate budgeting
 
 
