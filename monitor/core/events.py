@@ -262,6 +262,24 @@ class BookUpdate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FeedGap:
+    """The feed of `symbol` lost data (a disconnect, a stale stream, a book resync).
+
+    Not market data: a notice for the ledger, so an open-interest jump across the gap is
+    booked as mass of unknown origin instead of new positions.
+    """
+
+    venue: str
+    symbol: str
+    ts_event_ns: int
+    ts_recv_ns: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_header(self.venue, self.symbol, self.ts_event_ns, self.ts_recv_ns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Trade:
     """A public trade; its price range and volume place newly opened positions."""
 
@@ -305,3 +323,6 @@ Event: TypeAlias = (
     MarkPrice | OpenInterest | Liquidation | BookSnapshot | BookUpdate | Trade | Funding
 )
 """Any normalised market event."""
+
+FeedItem: TypeAlias = Event | FeedGap
+"""What a feed hands to the engine: market events and notices of lost data."""

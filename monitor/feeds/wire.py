@@ -141,9 +141,9 @@ def levels(
     return tuple(out)
 
 
-def build(venue: str, constructor: Callable[..., E], **fields: Any) -> E:
-    """Construct an event; its own validation failures become feed rejects."""
+def build(source: str, constructor: Callable[..., E], /, **fields: Any) -> E:
+    """Construct an event; its own validation failures become feed rejects of `source`."""
     try:
         return constructor(**fields)
     except InvalidEventError as exc:
-        raise FeedDecodeError(venue, exc.reason, str(exc)) from exc
+        raise FeedDecodeError(source, exc.reason, str(exc)) from exc

@@ -1,0 +1,419 @@
+"""Connection supervision: one task per venue connection, for weeks on end.
+
+For each `ConnectionPlan` of an adapter the supervisor connects, subscribes, reads frames,
+answers keep-alives, watches every stream's staleness on its own deadline, keeps order
+books in sync (REST snapshot or resubscribe on a gap or a crossed book), and reconnects
+with capped, jittered backoff that is reset only after the first good frame. Every
+disconnect is reported downstream as a `FeedGap`, so the ledger never mistakes an
+open-interest jump across an outage for new positions.
+
+Errors are split in one place (`_retry_reason`): network trouble, venue closes, stale
+streams and REST failures are retried forever; anything else is a bug and propagates, so
+the TaskGroup above stops and the process exits for its supervisor to restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from monitor.backoff import DelayFactory, full_jitter
+from monitor.clock import Clock
+from monitor.core.events import BookSnapshot, BookUpdate, FeedGap, FeedItem
+from monitor.feeds.base import (
+    ConnectionPlan,
+    FeedDecodeError,
+    FeedError,
+    FeedRejectReason,
+    Instrument,
+    Parsed,
+    RestRequest,
+    StaleFeedError,
+    VenueAdapter,
+)
+from monitor.feeds.book import BookStatus, OrderBook
+from monitor.feeds.rejects import RejectLog
+from monitor.feeds.rest import RestError, fetch_json
+from monitor.feeds.sanity import Sanitizer
+
+log = logging.getLogger("liqmon.feeds")
+
+RawSink = Callable[[int, str, str, str], None]
+"""Receives (recv_ns, venue, conn, raw text) for every frame, before parsing."""
+
+PING_INTERVAL_S = 20.0
+OPEN_TIMEOUT_S = 10.0
+MAX_FRAME_BYTES = 1 << 24
+BOOK_BUFFER = 5_000
+"""Deltas kept while a book waits for its snapshot (Binance bridging)."""
+
+
+class _PlannedReconnect(Exception):  # noqa: N818 - control flow, not an error
+    """The connection reached its planned lifetime."""
+
+
+class _ClosedByVenue(Exception):  # noqa: N818 - control flow, not an error
+    """The venue closed the connection cleanly; the session's other tasks must stop."""
+
+
+@dataclass
+class FeedStats:
+    """Counters and gauges a metrics layer exports; mutated only by the supervisor."""
+
+    messages: Counter[str] = field(default_factory=Counter)  # per conn
+    events: Counter[str] = field(default_factory=Counter)  # per event type
+    reconnects: Counter[str] = field(default_factory=Counter)  # per reason
+    book_resyncs: Counter[str] = field(default_factory=Counter)  # per symbol
+    last_seen: dict[str, float] = field(default_factory=dict)  # stream key -> monotonic s
+    connected: dict[str, bool] = field(default_factory=dict)  # conn -> up
+    connects: Counter[str] = field(default_factory=Counter)  # per conn: successful opens
+
+
+class _Backoff:
+    """A delay generator that is replaced, not rewound, once a connection proves good."""
+
+    def __init__(self, factory: DelayFactory) -> None:
+        self._factory = factory
+        self._delays: Iterator[float] = factory()
+
+    def reset(self) -> None:
+        self._delays = self._factory()
+
+    def next_delay(self) -> float:
+        return next(self._delays)
+
+
+def _symbols(plan: ConnectionPlan) -> list[str]:
+    return sorted({stream.key.partition(":")[2] for stream in plan.streams} - {""})
+
+
+class FeedSupervisor:
+    """Runs every connection and REST poll of one venue and feeds a bounded queue."""
+
+    def __init__(
+        self,
+        adapter: VenueAdapter,
+        instruments: Sequence[Instrument],
+        out: asyncio.Queue[FeedItem] | None,
+        *,
+        clock: Clock,
+        http: aiohttp.ClientSession,
+        rejects: RejectLog,
+        delays: DelayFactory = full_jitter,
+        raw_sink: RawSink | None = None,
+        ping_interval_s: float = PING_INTERVAL_S,
+    ) -> None:
+        self.adapter = adapter
+        self.venue = adapter.venue
+        self.instruments = list(instruments)
+        self.plans = adapter.plan(self.instruments)
+        self._out = out
+        self._clock = clock
+        self._http = http
+        self._rejects = rejects
+        self._delays = delays
+        self._raw_sink = raw_sink
+        self._ping_interval_s = ping_interval_s
+        self._sanitizer = Sanitizer()
+        self.stats = FeedStats()
+        self.books: dict[str, OrderBook] = {}
+        self._pending: dict[str, deque[BookUpdate]] = {}
+        self._snapshot_wanted: set[str] = set()
+
+    async def run(self) -> None:
+        """Run until cancelled; a bug in any task stops all of them."""
+        async with asyncio.TaskGroup() as tg:
+            for plan in self.plans:
+                tg.create_task(self._connection(plan), name=f"feed:{self.venue}:{plan.name}")
+            for request, interval in self.adapter.poll_requests(self.instruments):
+                tg.create_task(
+                    self._poll(request, interval), name=f"poll:{self.venue}:{request.url}"
+                )
+
+    # ------------------------------------------------------------------ connections
+
+    async def _connection(self, plan: ConnectionPlan) -> None:
+        backoff = _Backoff(self._delays)
+        while True:
+            reason = await self._connect_once(plan, backoff)
+            self.stats.connected[plan.name] = False
+            self.stats.reconnects[reason] += 1
+            await self._report_gap(plan, reason)
+            delay = 0.0 if reason == "planned" else backoff.next_delay()
+            log.info(
+                "%s/%s disconnected (%s), retry in %.1fs", self.venue, plan.name, reason, delay
+            )
+            await asyncio.sleep(delay)
+
+    async def _connect_once(self, plan: ConnectionPlan, backoff: _Backoff) -> str:
+        """One connection's life; returns why it ended (the reconnect reason label)."""
+        reason = "closed"
+        try:
+            async with connect(
+                plan.url,
+                open_timeout=OPEN_TIMEOUT_S,
+                ping_interval=self._ping_interval_s,
+                ping_timeout=self._ping_interval_s,
+                max_size=MAX_FRAME_BYTES,
+                close_timeout=2.0,
+            ) as ws:
+                self.stats.connected[plan.name] = True
+                self.stats.connects[plan.name] += 1
+                for frame in plan.subscribe:
+                    await ws.send(frame)
+                await self._session(plan, ws, backoff)
+        except* StaleFeedError as group:
+            log.warning("%s/%s: %s", self.venue, plan.name, group.exceptions[0])
+            reason = "stale"
+        except* _PlannedReconnect:
+            reason = "planned"
+        except* _ClosedByVenue:
+            reason = "closed_by_venue"
+        except* (ConnectionClosed, OSError, TimeoutError, InvalidHandshake, RestError) as group:
+            log.warning("%s/%s: %r", self.venue, plan.name, group.exceptions[0])
+            reason = _retry_reason(group.exceptions[0])
+        return reason
+
+    async def _session(self, plan: ConnectionPlan, ws: ClientConnection, backoff: _Backoff) -> None:
+        started = self._clock.monotonic()
+        watched = {s.key: s.stale_after_s for s in plan.streams if s.stale_after_s is not None}
+        for key in watched:
+            self.stats.last_seen[key] = started
+        for symbol in _symbols(plan):
+            self._reset_book(symbol)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._receive(plan, ws, tg, backoff), name=f"recv:{plan.name}")
+            if watched:
+                tg.create_task(self._watch(plan.name, watched), name=f"watch:{plan.name}")
+            if plan.keepalive is not None:
+                keepalive = plan.keepalive
+                tg.create_task(
+                    self._keepalive(ws, keepalive.frame, keepalive.interval_s),
+                    name=f"keepalive:{plan.name}",
+                )
+            if plan.max_lifetime_s is not None:
+                tg.create_task(self._lifetime(plan.max_lifetime_s), name=f"lifetime:{plan.name}")
+
+    async def _receive(
+        self,
+        plan: ConnectionPlan,
+        ws: ClientConnection,
+        tg: asyncio.TaskGroup,
+        backoff: _Backoff,
+    ) -> None:
+        fresh = True
+        async for message in ws:
+            recv_ns = self._clock.time_ns()
+            raw = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            self.stats.messages[plan.name] += 1
+            if self._raw_sink is not None:
+                self._raw_sink(recv_ns, self.venue, plan.name, raw)
+            try:
+                parsed = self.adapter.parse(plan.name, raw, recv_ns)
+            except FeedDecodeError as error:
+                self._rejects.reject(error)
+                continue
+            for reply in parsed.replies:
+                await ws.send(reply)
+            if parsed.streams:
+                now = self._clock.monotonic()
+                for key in parsed.streams:
+                    self.stats.last_seen[key] = now
+                if fresh:  # first good frame: the connection works, forget past failures
+                    backoff.reset()
+                    fresh = False
+            for symbol in parsed.resync:
+                await self._resync(plan, ws, tg, symbol)
+            await self._deliver(plan, ws, tg, parsed)
+        raise _ClosedByVenue
+
+    async def _deliver(
+        self, plan: ConnectionPlan, ws: ClientConnection, tg: asyncio.TaskGroup, parsed: Parsed
+    ) -> None:
+        for event in parsed.events:
+            reason = self._sanitizer.check(event)
+            if reason is not None:
+                self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
+                continue
+            self.stats.events[type(event).__name__] += 1
+            if isinstance(event, BookSnapshot | BookUpdate):
+                await self._book(plan, ws, tg, event)
+            elif self._out is not None:
+                await self._out.put(event)
+
+    async def _watch(self, conn: str, watched: dict[str, float]) -> None:
+        """Fail the connection when any watched stream is silent past its deadline."""
+        period = max(0.05, min(watched.values()) / 4.0)
+        while True:
+            await asyncio.sleep(period)
+            now = self._clock.monotonic()
+            for key, deadline in watched.items():
+                silent = now - self.stats.last_seen.get(key, now)
+                if silent > deadline:
+                    msg = f"stream {key} on {conn} silent for {silent:.1f}s (deadline {deadline}s)"
+                    raise StaleFeedError(self.venue, msg)
+
+    @staticmethod
+    async def _keepalive(ws: ClientConnection, frame: str, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await ws.send(frame)
+
+    @staticmethod
+    async def _lifetime(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        raise _PlannedReconnect
+
+    async def _report_gap(self, plan: ConnectionPlan, reason: str) -> None:
+        if self._out is None:
+            return
+        now = self._clock.time_ns()
+        for symbol in _symbols(plan):
+            gap = FeedGap(
+                venue=self.venue, symbol=symbol, ts_event_ns=now, ts_recv_ns=now, reason=reason
+            )
+            await self._out.put(gap)
+
+    # ------------------------------------------------------------------ books
+
+    def _reset_book(self, symbol: str) -> None:
+        self.books.setdefault(symbol, OrderBook()).reset()
+        self._pending[symbol] = deque(maxlen=BOOK_BUFFER)
+        self._snapshot_wanted.discard(symbol)
+
+    async def _book(
+        self,
+        plan: ConnectionPlan,
+        ws: ClientConnection,
+        tg: asyncio.TaskGroup,
+        event: BookSnapshot | BookUpdate,
+    ) -> None:
+        book = self.books.setdefault(event.symbol, OrderBook())
+        if isinstance(event, BookSnapshot):
+            book.apply_snapshot(event)
+            self._snapshot_wanted.discard(event.symbol)
+            self._replay_pending(event.symbol, book)
+            return
+        status = book.apply_update(event)
+        if status is BookStatus.NO_SNAPSHOT:
+            self._pending.setdefault(event.symbol, deque(maxlen=BOOK_BUFFER)).append(event)
+            if self.adapter.book_snapshot_request(event.symbol) is not None:
+                self._want_snapshot(tg, event.symbol)
+        elif status in (BookStatus.GAP, BookStatus.CROSSED):
+            reason: FeedRejectReason = (
+                "sequence_gap" if status is BookStatus.GAP else "crossed_book"
+            )
+            self._rejects.reject(FeedDecodeError(self.venue, reason, f"book {event.symbol}"))
+            await self._resync(plan, ws, tg, event.symbol)
+        elif status is BookStatus.DUPLICATE:
+            self._rejects.reject(
+                FeedDecodeError(self.venue, "duplicate_sequence", f"book {event.symbol}")
+            )
+
+    def _replay_pending(self, symbol: str, book: OrderBook) -> None:
+        pending = self._pending.get(symbol)
+        while pending:
+            status = book.apply_update(pending.popleft())
+            if status in (BookStatus.GAP, BookStatus.CROSSED):
+                pending.clear()
+                return
+
+    async def _resync(
+        self, plan: ConnectionPlan, ws: ClientConnection, tg: asyncio.TaskGroup, symbol: str
+    ) -> None:
+        self.stats.book_resyncs[symbol] += 1
+        self._reset_book(symbol)
+        if self.adapter.book_snapshot_request(symbol) is not None:
+            self._want_snapshot(tg, symbol)
+            return
+        for frame in self.adapter.resubscribe(plan.name, symbol):
+            await ws.send(frame)
+
+    def _want_snapshot(self, tg: asyncio.TaskGroup, symbol: str) -> None:
+        if symbol in self._snapshot_wanted:
+            return
+        self._snapshot_wanted.add(symbol)
+        tg.create_task(self._fetch_snapshot(symbol), name=f"snapshot:{self.venue}:{symbol}")
+
+    async def _fetch_snapshot(self, symbol: str) -> None:
+        """Fetch a REST book snapshot, retrying with backoff while this session lives."""
+        request = self.adapter.book_snapshot_request(symbol)
+        if request is None:
+            return
+        backoff = _Backoff(self._delays)
+        while symbol in self._snapshot_wanted:
+            try:
+                payload = await fetch_json(self._http, self.venue, request)
+                parsed = self.adapter.parse_book_snapshot(symbol, payload, self._clock.time_ns())
+            except RestError as exc:
+                log.warning("%s book snapshot %s: %s", self.venue, symbol, exc)
+                await asyncio.sleep(max(exc.retry_after_s, backoff.next_delay()))
+                continue
+            except FeedDecodeError as error:
+                self._rejects.reject(error)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            for event in parsed.events:
+                if isinstance(event, BookSnapshot):
+                    book = self.books.setdefault(symbol, OrderBook())
+                    book.apply_snapshot(event)
+                    self._snapshot_wanted.discard(symbol)
+                    self._replay_pending(symbol, book)
+            return
+
+    # ------------------------------------------------------------------ REST polls
+
+    async def _poll(self, request: RestRequest, interval_s: float) -> None:
+        """Poll a REST endpoint on a fixed cadence; errors back off, never stop the loop."""
+        backoff = _Backoff(self._delays)
+        while True:
+            try:
+                payload = await fetch_json(self._http, self.venue, request)
+                parsed = self.adapter.parse_poll(payload, self._clock.time_ns())
+            except RestError as exc:
+                log.warning("%s poll failed: %s", self.venue, exc)
+                await asyncio.sleep(max(exc.retry_after_s, backoff.next_delay()))
+                continue
+            except FeedDecodeError as error:
+                self._rejects.reject(error)
+            else:
+                backoff.reset()
+                now = self._clock.monotonic()
+                for key in parsed.streams:
+                    self.stats.last_seen[key] = now
+                for event in parsed.events:
+                    reason = self._sanitizer.check(event)
+                    if reason is not None:
+                        self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
+                    elif self._out is not None:
+                        self.stats.events[type(event).__name__] += 1
+                        await self._out.put(event)
+            await asyncio.sleep(interval_s)
+
+
+def _retry_reason(exc: BaseException) -> str:
+    """The reconnect reason label of a retryable failure."""
+    if isinstance(exc, ConnectionClosed):
+        return "closed_by_venue" if exc.rcvd is not None else "connection_lost"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, InvalidHandshake):
+        return "handshake"
+    if isinstance(exc, FeedError):
+        return "rest"
+    return "network"
+
+
+async def cancel_and_wait(task: asyncio.Task[None], timeout_s: float = 5.0) -> None:
+    """Cancel a task and wait for it to finish its cleanup, bounded in time."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, timeout_s)
