@@ -6,15 +6,19 @@ Exit codes: 0 success, 2 bad input or usage (argparse's convention), 1 anything 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from monitor import __version__
+from monitor import __version__, app
+from monitor.config import ConfigError, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
+from monitor.feeds.base import FeedError
+from monitor.logsetup import setup_logging
 
 EXIT_BAD_INPUT = 2
 
@@ -70,6 +74,32 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format)
+    try:
+        settings = load_settings(args.config)
+        path = args.out or settings.record.path
+        rotate_mb = args.rotate_mb or settings.record.rotate_mb
+        return asyncio.run(app.record(settings, path, rotate_mb, args.duration))
+    except ConfigError as exc:
+        print(f"liqmon record: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FeedError as exc:
+        print(f"liqmon record: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"liqmon check-config: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for venue, venue_settings in settings.enabled_venues().items():
+        print(f"{venue}: {', '.join(venue_settings.symbols)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for documentation and tests."""
     parser = argparse.ArgumentParser(
@@ -87,7 +117,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     estimate.add_argument("file", metavar="FILE", help="JSON input file, or - for stdin")
     estimate.set_defaults(handler=_estimate)
+
+    record = commands.add_parser(
+        "record",
+        help="record raw venue frames to JSON lines (zstd when the path ends in .zst)",
+        description=(
+            "Connects to every enabled venue and writes each raw frame as received, one JSON "
+            'object per line: {"recv_ns", "venue", "conn", "raw"}. REST answers (instruments, '
+            "polls, book snapshots) are recorded too. Files rotate by size. Stops on "
+            "SIGINT/SIGTERM or after --duration seconds."
+        ),
+    )
+    _config_argument(record)
+    record.add_argument("--out", help="output path (default: record.path of the config)")
+    record.add_argument("--rotate-mb", type=float, help="rotate files at this size in MiB")
+    record.add_argument("--duration", type=float, help="stop after this many seconds")
+    record.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
+    record.set_defaults(handler=_record)
+
+    check = commands.add_parser(
+        "check-config", help="validate a config file and print the venues and symbols"
+    )
+    _config_argument(check)
+    check.set_defaults(handler=_check_config)
     return parser
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config (default: none: BTC and ETH on all five venues); "
+        "LIQMON_* environment variables override it",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

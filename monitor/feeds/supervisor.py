@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -352,7 +353,9 @@ class FeedSupervisor:
         while symbol in self._snapshot_wanted:
             try:
                 payload = await fetch_json(self._http, self.venue, request)
-                parsed = self.adapter.parse_book_snapshot(symbol, payload, self._clock.time_ns())
+                recv_ns = self._clock.time_ns()
+                self._record_rest(recv_ns, f"snapshot:{symbol}", payload)
+                parsed = self.adapter.parse_book_snapshot(symbol, payload, recv_ns)
             except RestError as exc:
                 log.warning("%s book snapshot %s: %s", self.venue, symbol, exc)
                 await asyncio.sleep(max(exc.retry_after_s, backoff.next_delay()))
@@ -371,13 +374,20 @@ class FeedSupervisor:
 
     # ------------------------------------------------------------------ REST polls
 
+    def _record_rest(self, recv_ns: int, conn: str, payload: object) -> None:
+        """REST answers are part of the tape: replay needs the polls and snapshots too."""
+        if self._raw_sink is not None:
+            self._raw_sink(recv_ns, self.venue, conn, orjson.dumps(payload).decode())
+
     async def _poll(self, request: RestRequest, interval_s: float) -> None:
         """Poll a REST endpoint on a fixed cadence; errors back off, never stop the loop."""
         backoff = _Backoff(self._delays)
         while True:
             try:
                 payload = await fetch_json(self._http, self.venue, request)
-                parsed = self.adapter.parse_poll(payload, self._clock.time_ns())
+                recv_ns = self._clock.time_ns()
+                self._record_rest(recv_ns, "poll", payload)
+                parsed = self.adapter.parse_poll(payload, recv_ns)
             except RestError as exc:
                 log.warning("%s poll failed: %s", self.venue, exc)
                 await asyncio.sleep(max(exc.retry_after_s, backoff.next_delay()))

@@ -1,0 +1,208 @@
+"""Settings: a TOML file, then `LIQMON_*` environment overrides, validated strictly.
+
+Unknown keys and wrong types fail at start-up with the key's path in the message; symbols
+are checked against each venue's instrument list once it has been fetched
+(`check_symbols`). Defaults live here, so no config at all means: BTC and ETH perpetuals
+on all five venues.
+
+Environment overrides address any key by its path, joined with double underscores:
+`LIQMON_VENUES__OKX__ENABLED=false`, `LIQMON_VENUES__BINANCE__SYMBOLS=BTCUSDT,ETHUSDT`,
+`LIQMON_FEEDS__QUEUE_SIZE=50000`. Values are read as TOML literals when they parse as one
+(`false`, `10`, `["A", "B"]`), otherwise as strings; a comma-separated string is accepted
+where a list is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from monitor.errors import MonitorError
+
+ENV_PREFIX = "LIQMON_"
+
+DEFAULT_SYMBOLS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "binance": ("BTCUSDT", "ETHUSDT"),
+        "bybit": ("BTCUSDT", "ETHUSDT"),
+        "okx": ("BTC-USDT-SWAP", "ETH-USDT-SWAP"),
+        "deribit": ("BTC-PERPETUAL", "ETH-PERPETUAL"),
+        "hyperliquid": ("BTC", "ETH"),
+    }
+)
+"""The BTC and ETH perpetual of each venue, in the venue's own spelling."""
+
+
+class ConfigError(MonitorError, ValueError):
+    """The configuration cannot be used; the message names the offending key."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSettings:
+    """One venue: whether to connect, which perpetuals, optional endpoint overrides."""
+
+    enabled: bool = True
+    symbols: tuple[str, ...] = ()
+    ws_url: str | None = None
+    rest_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    """Inbound edge: bounded queue size and the websocket ping cadence."""
+
+    queue_size: int = 10_000
+    ping_interval_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSettings:
+    """`liqmon record`: where to write, when to rotate."""
+
+    path: str = "recordings/liqmon.jsonl.zst"
+    rotate_mb: float = 256.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything liqmon reads from configuration."""
+
+    venues: Mapping[str, VenueSettings] = field(default_factory=dict)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
+    record: RecordSettings = field(default_factory=RecordSettings)
+
+    def enabled_venues(self) -> dict[str, VenueSettings]:
+        """Venues to connect to, in a stable order."""
+        return {name: v for name, v in sorted(self.venues.items()) if v.enabled}
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read `path` (if any), apply environment overrides, validate, fill defaults."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            msg = f"cannot read config {path}: {exc.strerror or exc}"
+            raise ConfigError(msg) from exc
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"config {path} is not valid TOML: {exc}"
+            raise ConfigError(msg) from exc
+    _apply_environment(raw, os.environ if environ is None else environ)
+    return _settings(raw)
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(keys):
+            msg = f"environment variable {name}: empty key in path"
+            raise ConfigError(msg)
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                msg = f"environment variable {name}: {key} is not a table"
+                raise ConfigError(msg)
+            node = child
+        node[keys[-1]] = _literal(value)
+
+
+def _literal(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _table(raw: Any, where: str, allowed: Sequence[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        msg = f"{where} must be a table"
+        raise ConfigError(msg)
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        hints = [difflib.get_close_matches(key, allowed, n=1) for key in unknown]
+        detail = ", ".join(
+            f"{key} (did you mean {hint[0]}?)" if hint else key
+            for key, hint in zip(unknown, hints, strict=True)
+        )
+        msg = f"unknown key(s) in {where}: {detail}; allowed: {', '.join(allowed)}"
+        raise ConfigError(msg)
+    return raw
+
+
+def _typed(raw: Mapping[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        msg = f"{where}.{key} must be {kind.__name__}, got {value!r}"
+        raise ConfigError(msg)
+    return value
+
+
+def _symbols(raw: Any, where: str) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
+        msg = f"{where}.symbols must be a list of symbol strings"
+        raise ConfigError(msg)
+    if not raw:
+        msg = f"{where}.symbols is empty: disable the venue with enabled = false instead"
+        raise ConfigError(msg)
+    return tuple(dict.fromkeys(raw))
+
+
+def _settings(raw: dict[str, Any]) -> Settings:
+    _table(raw, "config", ("venues", "feeds", "record"))
+    venues_raw = _table(raw.get("venues", {}), "venues", tuple(DEFAULT_SYMBOLS))
+    venues = {}
+    for name, defaults in DEFAULT_SYMBOLS.items():
+        where = f"venues.{name}"
+        table = _table(venues_raw.get(name, {}), where, VenueSettings.__slots__)
+        venues[name] = VenueSettings(
+            enabled=_typed(table, "enabled", where, bool, default=True),
+            symbols=_symbols(table["symbols"], where) if "symbols" in table else defaults,
+            ws_url=_typed(table, "ws_url", where, str, default=None),
+            rest_url=_typed(table, "rest_url", where, str, default=None),
+        )
+    feeds_raw = _table(raw.get("feeds", {}), "feeds", FeedSettings.__slots__)
+    feeds = FeedSettings(
+        queue_size=_typed(feeds_raw, "queue_size", "feeds", int, default=10_000),
+        ping_interval_s=_typed(feeds_raw, "ping_interval_s", "feeds", float, default=20.0),
+    )
+    record_raw = _table(raw.get("record", {}), "record", RecordSettings.__slots__)
+    record = RecordSettings(
+        path=_typed(record_raw, "path", "record", str, default="recordings/liqmon.jsonl.zst"),
+        rotate_mb=_typed(record_raw, "rotate_mb", "record", float, default=256.0),
+    )
+    if feeds.queue_size < 1 or feeds.ping_interval_s <= 0 or record.rotate_mb <= 0:
+        msg = "feeds.queue_size, feeds.ping_interval_s and record.rotate_mb must be positive"
+        raise ConfigError(msg)
+    if not any(v.enabled for v in venues.values()):
+        msg = "every venue is disabled: nothing to do"
+        raise ConfigError(msg)
+    return Settings(venues=MappingProxyType(venues), feeds=feeds, record=record)
+
+
+def check_symbols(venue: str, wanted: Sequence[str], listed: Sequence[str]) -> None:
+    """Fail when a configured symbol is not among the venue's listed perpetuals."""
+    known = set(listed)
+    for symbol in wanted:
+        if symbol not in known:
+            hint = difflib.get_close_matches(symbol, sorted(known), n=3)
+            suggestion = f"; did you mean {', '.join(hint)}?" if hint else ""
+            msg = f"venues.{venue}.symbols: {symbol} is not a perpetual listed by {venue}"
+            raise ConfigError(msg + suggestion)

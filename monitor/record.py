@@ -1,0 +1,89 @@
+"""`liqmon record`'s writer: raw frames as received, one JSON object per line.
+
+Line format (read back by replay): `{"recv_ns": int, "venue": str, "conn": str, "raw": str}`.
+A path ending in `.zst` is zstd-compressed. Files rotate by size: the first file is the
+path given, later ones insert a counter before the suffixes (`x.jsonl.zst`,
+`x.0001.jsonl.zst`, ...). Every line carries its receive time, which is what replay
+orders by, so the order files are named or listed in does not matter.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+import zstandard
+
+ZSTD_LEVEL = 3
+
+
+def rotated_path(path: Path, index: int) -> Path:
+    """The `index`-th file of a rotating recording (0 is `path` itself)."""
+    if index == 0:
+        return path
+    name = path.name
+    stem, dot, suffixes = name.partition(".")
+    return path.with_name(f"{stem}.{index:04d}{dot}{suffixes}")
+
+
+class Recorder:
+    """Append frames to a rotating, optionally compressed JSON-lines file."""
+
+    def __init__(self, path: str | Path, rotate_bytes: int) -> None:
+        self.path = Path(path)
+        self.rotate_bytes = rotate_bytes
+        self.files: list[Path] = []
+        self.frames = 0
+        self._index = 0
+        self._written = 0
+        self._raw: BinaryIO | None = None
+        self._stream: BinaryIO | None = None
+        self._open()
+
+    def _open(self) -> None:
+        target = rotated_path(self.path, self._index)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._raw = target.open("wb")
+        if target.suffix == ".zst":
+            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+            self._stream = compressor.stream_writer(self._raw, closefd=False)
+        else:
+            self._stream = self._raw
+        self._written = 0
+        self.files.append(target)
+
+    def write(self, recv_ns: int, venue: str, conn: str, raw: str) -> None:
+        """Record one frame (the supervisor's raw sink)."""
+        line = orjson.dumps({"recv_ns": recv_ns, "venue": venue, "conn": conn, "raw": raw})
+        if self._stream is None:
+            msg = "recorder is closed"
+            raise RuntimeError(msg)
+        self._stream.write(line + b"\n")
+        self._written += len(line) + 1
+        self.frames += 1
+        if self._written >= self.rotate_bytes:
+            self._close_current()
+            self._index += 1
+            self._open()
+
+    def _close_current(self) -> None:
+        if self._stream is not None and self._stream is not self._raw:
+            self._stream.close()
+        if self._raw is not None:
+            self._raw.flush()
+            self._raw.close()
+        self._stream = self._raw = None
+
+    def close(self) -> None:
+        """Flush and close; the file is complete and readable afterwards."""
+        self._close_current()
+
+
+def read_recording(path: str | Path) -> list[dict[str, object]]:
+    """Read one recording file back (small files and tests; replay streams instead)."""
+    data = Path(path).read_bytes()
+    if str(path).endswith(".zst"):
+        data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
+    return [orjson.loads(line) for line in data.splitlines() if line]

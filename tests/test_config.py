@@ -1,0 +1,109 @@
+"""Settings: TOML, environment overrides, strict validation, symbol checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, check_symbols, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "liqmon.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_config_means_btc_and_eth_on_all_five_venues():
+    settings = load_settings(None, environ={})
+    venues = settings.enabled_venues()
+    assert list(venues) == ["binance", "bybit", "deribit", "hyperliquid", "okx"]
+    assert venues["okx"].symbols == ("BTC-USDT-SWAP", "ETH-USDT-SWAP")
+    assert venues["hyperliquid"].symbols == ("BTC", "ETH")
+
+
+def test_toml_then_environment_overrides(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        [venues.binance]
+        symbols = ["BTCUSDT"]
+        ws_url = "ws://127.0.0.1:9"
+        [venues.deribit]
+        enabled = false
+        [feeds]
+        queue_size = 500
+        """,
+    )
+    environ = {
+        "LIQMON_VENUES__OKX__ENABLED": "false",
+        "LIQMON_VENUES__BYBIT__SYMBOLS": "BTCUSDT, SOLUSDT",
+        "LIQMON_FEEDS__PING_INTERVAL_S": "5",
+        "UNRELATED": "x",
+    }
+    settings = load_settings(path, environ=environ)
+    assert set(settings.enabled_venues()) == {"binance", "bybit", "hyperliquid"}
+    assert settings.venues["binance"].symbols == ("BTCUSDT",)
+    assert settings.venues["binance"].ws_url == "ws://127.0.0.1:9"
+    assert settings.venues["bybit"].symbols == ("BTCUSDT", "SOLUSDT")
+    assert settings.feeds.queue_size == 500
+    assert settings.feeds.ping_interval_s == 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "message"),
+    [
+        ("[venues.kraken]\nenabled = true", {}, "unknown key(s) in venues: kraken"),
+        ("[venues.okx]\nsymbol = ['BTC-USDT-SWAP']", {}, "did you mean symbols?"),
+        ("[venues.okx]\nenabled = 'yes'", {}, "venues.okx.enabled must be bool"),
+        ("[venues.okx]\nsymbols = []", {}, "symbols is empty"),
+        ("[venues.okx]\nsymbols = [1, 2]", {}, "list of symbol strings"),
+        ("[feeds]\nqueue_size = 0", {}, "must be positive"),
+        ("[feeds]\nqueue_size = 1.5", {}, "feeds.queue_size must be int"),
+        ("[nonsense]\nx = 1", {}, "unknown key(s) in config: nonsense"),
+        ("", {"LIQMON_VENUES__BITMEX__ENABLED": "true"}, "unknown key(s) in venues: bitmex"),
+        ("this is = not toml [", {}, "not valid TOML"),
+        (
+            "\n".join(
+                f"[venues.{v}]\nenabled = false"
+                for v in ("binance", "bybit", "okx", "deribit", "hyperliquid")
+            ),
+            {},
+            "every venue is disabled",
+        ),
+    ],
+)
+def test_bad_configuration_names_the_key(tmp_path, text, environ, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ=environ)
+    assert message in str(error.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_unknown_symbol_suggests_close_listed_names():
+    with pytest.raises(ConfigError) as error:
+        check_symbols("okx", ["BTC-USDT-SWP"], ["BTC-USDT-SWAP", "ETH-USDT-SWAP"])
+    assert "BTC-USDT-SWP is not a perpetual listed by okx" in str(error.value)
+    assert "did you mean BTC-USDT-SWAP" in str(error.value)
+
+
+def test_check_config_command_reports_errors_in_one_line(tmp_path):
+    path = write(tmp_path, "[venues.kraken]\nenabled = true\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "kraken" in result.stderr

@@ -1,0 +1,41 @@
+"""The recording format: JSON lines, zstd by suffix, size rotation."""
+
+from __future__ import annotations
+
+import orjson
+import zstandard
+
+from monitor.record import Recorder, read_recording, rotated_path
+
+
+def test_plain_recording_round_trips(tmp_path):
+    recorder = Recorder(tmp_path / "tape.jsonl", rotate_bytes=1 << 20)
+    recorder.write(1, "okx", "public", '{"arg":{"channel":"mark-price"}}')
+    recorder.write(2, "binance", "market", "not json at all")
+    recorder.close()
+    lines = (tmp_path / "tape.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in lines] == [
+        {"recv_ns": 1, "venue": "okx", "conn": "public", "raw": '{"arg":{"channel":"mark-price"}}'},
+        {"recv_ns": 2, "venue": "binance", "conn": "market", "raw": "not json at all"},
+    ]
+
+
+def test_zst_suffix_compresses_and_rotation_splits_files(tmp_path):
+    recorder = Recorder(tmp_path / "tape.jsonl.zst", rotate_bytes=2_000)
+    for i in range(100):
+        recorder.write(i, "bybit", "linear", f'{{"topic":"tickers.BTCUSDT","n":{i}}}')
+    recorder.close()
+    assert len(recorder.files) > 1
+    assert recorder.files[0] == tmp_path / "tape.jsonl.zst"
+    assert recorder.files[1] == tmp_path / "tape.0001.jsonl.zst"
+    records = [r for path in recorder.files for r in read_recording(path)]
+    assert [r["recv_ns"] for r in records] == list(range(100))
+    # Each file is a complete zstd frame on its own.
+    with recorder.files[0].open("rb") as handle:
+        assert zstandard.ZstdDecompressor().stream_reader(handle).read()
+
+
+def test_rotated_names_count_up(tmp_path):
+    base = tmp_path / "x.jsonl.zst"
+    names = [rotated_path(base, i).name for i in range(3)]
+    assert names == ["x.jsonl.zst", "x.0001.jsonl.zst", "x.0002.jsonl.zst"]
