@@ -78,7 +78,7 @@ class FakeVenue:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.rest_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.rest_port = site._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -102,8 +102,8 @@ class FakeVenue:
                     await ws.send(frame)
 
     async def _rest(self, request: web.Request) -> web.Response:
-        self.rest_hits.append(request.path)
-        payload = self.script.rest.get(request.path)
+        self.rest_hits.append(request.path_qs)
+        payload = self.script.rest.get(request.path_qs, self.script.rest.get(request.path))
         if payload is None:
             return web.Response(status=404, text="not found")
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
@@ -146,10 +146,14 @@ class FakeVenue:
                 await asyncio.sleep(self.tick_s)
                 if self.silent:
                     continue
+                wants = getattr(self.script, "wants", None)
                 for symbol in self.script.symbols:
                     for frame in self.script.data(symbol, step):
-                        await ws.send(frame)
-                        connection.sent += 1
+                        # A script may route each frame to the connection that subscribed to
+                        # its stream (Binance splits streams over two connections).
+                        if wants is None or wants(frame, connection.received):
+                            await ws.send(frame)
+                            connection.sent += 1
                 step += 1
 
 

@@ -116,6 +116,7 @@ class FeedSupervisor:
         self.venue = adapter.venue
         self.instruments = list(instruments)
         self.plans = adapter.plan(self.instruments)
+        self.polls = adapter.poll_requests(self.instruments)
         self._out = out
         self._clock = clock
         self._http = http
@@ -134,7 +135,7 @@ class FeedSupervisor:
         async with asyncio.TaskGroup() as tg:
             for plan in self.plans:
                 tg.create_task(self._connection(plan), name=f"feed:{self.venue}:{plan.name}")
-            for request, interval in self.adapter.poll_requests(self.instruments):
+            for request, interval in self.polls:
                 tg.create_task(
                     self._poll(request, interval), name=f"poll:{self.venue}:{request.url}"
                 )
@@ -301,7 +302,8 @@ class FeedSupervisor:
         if isinstance(event, BookSnapshot):
             book.apply_snapshot(event)
             self._snapshot_wanted.discard(event.symbol)
-            self._replay_pending(event.symbol, book)
+            if not self._replay_pending(event.symbol, book):
+                await self._resync(plan, ws, tg, event.symbol)
             return
         status = book.apply_update(event)
         if status is BookStatus.NO_SNAPSHOT:
@@ -319,13 +321,15 @@ class FeedSupervisor:
                 FeedDecodeError(self.venue, "duplicate_sequence", f"book {event.symbol}")
             )
 
-    def _replay_pending(self, symbol: str, book: OrderBook) -> None:
+    def _replay_pending(self, symbol: str, book: OrderBook) -> bool:
+        """Apply deltas buffered while waiting for a snapshot; False if they do not fit."""
         pending = self._pending.get(symbol)
         while pending:
             status = book.apply_update(pending.popleft())
             if status in (BookStatus.GAP, BookStatus.CROSSED):
                 pending.clear()
-                return
+                return False
+        return True
 
     async def _resync(
         self, plan: ConnectionPlan, ws: ClientConnection, tg: asyncio.TaskGroup, symbol: str
@@ -364,13 +368,17 @@ class FeedSupervisor:
                 self._rejects.reject(error)
                 await asyncio.sleep(backoff.next_delay())
                 continue
+            book = self.books.setdefault(symbol, OrderBook())
             for event in parsed.events:
                 if isinstance(event, BookSnapshot):
-                    book = self.books.setdefault(symbol, OrderBook())
                     book.apply_snapshot(event)
-                    self._snapshot_wanted.discard(symbol)
-                    self._replay_pending(symbol, book)
-            return
+            if book.synced and self._replay_pending(symbol, book):
+                self._snapshot_wanted.discard(symbol)
+                return
+            # The snapshot did not bridge the buffered deltas: start over with a new one.
+            self.stats.book_resyncs[symbol] += 1
+            book.reset()
+            await asyncio.sleep(backoff.next_delay())
 
     # ------------------------------------------------------------------ REST polls
 

@@ -94,7 +94,7 @@ def size(venue: str, message: Mapping[str, Any], key: str) -> float:
 def ms_to_ns(venue: str, value: Any, where: str) -> int:
     """Epoch milliseconds (int, float or numeric string) to int nanoseconds, range-checked."""
     if isinstance(value, str):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True; int() fails
             raise FeedDecodeError(venue, "bad_timestamp", f"{where}={value[:40]!r}")
         millis = int(value)
     elif isinstance(value, int) and not isinstance(value, bool):
