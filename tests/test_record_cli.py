@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from venue_server import FakeVenue
 
 from monitor.feeds.registry import VENUES
 from monitor.record import read_recording
-from venue_server import FakeVenue
 
 pytestmark = pytest.mark.asyncio
 
@@ -61,8 +61,17 @@ async def test_record_writes_every_venue_rotating_compressed_files(tmp_path):
     out = tmp_path / "tape" / "rec.jsonl.zst"
     async with five_venues(tmp_path) as config:
         code, stderr = await run(
-            "record", "--config", str(config), "--out", str(out), "--rotate-mb", "0.02",
-            "--duration", "3", "--log-format", "json",
+            "record",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--rotate-mb",
+            "0.02",
+            "--duration",
+            "3",
+            "--log-format",
+            "json",
         )
     assert code == 0, stderr
     files = sorted(out.parent.glob("rec*.jsonl.zst"))
