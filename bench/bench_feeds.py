@@ -29,7 +29,7 @@ from monitor.feeds.base import FeedDecodeError, Instrument, VenueAdapter
 from monitor.feeds.registry import VENUES, make_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = ROOT.parent / "shared" / "data" / "real" / "ws_captures"
+CAPTURES = ROOT.parent / "shared" / "data" / "real" / "ws_captures"  # as tests/real_data.py
 sys.path.insert(0, str(ROOT / "tests"))  # the fake venue scripts live with the tests
 
 PRICE_EVENTS = (MarkPrice, OpenInterest, Funding)

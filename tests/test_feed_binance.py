@@ -16,6 +16,7 @@ import pytest
 from fake_venues.binance import SNAPSHOT_ID, Script, depth_ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_data import CAPTURES
 
 from monitor.core.events import (
     Aggressor,
@@ -41,11 +42,7 @@ from monitor.feeds.binance import (
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "binance"
-REPO = Path(__file__).resolve().parent.parent
-CAPTURE_DIRS = (
-    REPO.parent / "shared" / "data" / "real" / "ws_captures" / "hftbacktest",
-    Path("/work/shared/data/real/ws_captures/hftbacktest"),
-)
+CAPTURE_DIRS = (CAPTURES / "hftbacktest",)
 MS = 1_000_000  # ns per ms
 RECV = 1_700_000_000_000 * MS
 

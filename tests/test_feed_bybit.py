@@ -21,6 +21,7 @@ import zstandard
 from fake_venues.bybit import Script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_data import CAPTURES
 
 from monitor.core.events import (
     Aggressor,
@@ -49,7 +50,7 @@ from monitor.feeds.book import BookStatus, OrderBook
 from monitor.feeds.bybit import BOOK_STALE_S, TICKER_STALE_S, BybitAdapter
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bybit"
-CAPTURE = Path("/work/shared/data/real/ws_captures/cryptofeed/BYBIT.jsonl.zst")
+CAPTURE = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"
 RECV = 1_700_000_000_123_456_789
 MS = 1_000_000  # ns per ms
 V = "bybit"

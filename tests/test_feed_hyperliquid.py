@@ -18,6 +18,7 @@ import pytest
 from fake_venues.hyperliquid import Script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_data import CAPTURES
 
 from monitor.core.events import (
     Aggressor,
@@ -43,7 +44,7 @@ from monitor.feeds.base import (
 from monitor.feeds.hyperliquid import HyperliquidAdapter, unified_asset
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hyperliquid"
-REAL = Path("/work/shared/data/real/ws_captures")
+REAL = CAPTURES
 HFT_CAPTURE = REAL / "hftbacktest" / "hyperliquid_btcusd_20250126.gz"
 NAUTILUS_CTXS = REAL / "nautilus_trader" / "hyperliquid_ws_all_dexs_asset_ctxs.json"
 

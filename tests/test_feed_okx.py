@@ -19,6 +19,7 @@ import pytest
 from fake_venues.okx import INSTRUMENTS_PATH, Script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from real_data import CAPTURES
 
 from monitor.core.events import (
     Aggressor,
@@ -46,7 +47,7 @@ from monitor.feeds.base import (
 from monitor.feeds.okx import REST_URL, STALE_AFTER_S, WS_URL, OkxAdapter
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "okx"
-CAPTURE = Path("/work/shared/data/real/ws_captures/cryptofeed/OKX.ws.1.0")
+CAPTURE = CAPTURES / "cryptofeed" / "OKX.ws.1.0"
 RECV = 1_800_000_000_000_000_000  # an arbitrary receive time (2027), ns
 MS = 1_000_000  # ns per ms
 
