@@ -186,6 +186,30 @@ class VenueAdapter(Protocol):
         """Decode one poll response."""
 
 
+class StreamedOnly:
+    """Defaults for venues whose books and open interest all arrive on the WebSocket.
+
+    Only Binance needs REST book snapshots and open-interest polls; the others inherit
+    these four answers instead of repeating them.
+    """
+
+    def book_snapshot_request(self, symbol: str) -> RestRequest | None:
+        """None: the venue sends book snapshots on the stream itself."""
+        return None
+
+    def parse_book_snapshot(self, symbol: str, payload: Any, recv_ns: int) -> Parsed:
+        """Never called: there is no REST snapshot in this venue's procedure."""
+        return NOTHING
+
+    def poll_requests(self, instruments: Sequence[Instrument]) -> list[tuple[RestRequest, float]]:
+        """Nothing to poll: open interest streams."""
+        return []
+
+    def parse_poll(self, payload: Any, recv_ns: int) -> Parsed:
+        """Never called: there are no polls."""
+        return NOTHING
+
+
 __all__ = [
     "FEED_REJECT_REASONS",
     "NOTHING",
@@ -200,5 +224,6 @@ __all__ = [
     "SizeUnit",
     "StaleFeedError",
     "Stream",
+    "StreamedOnly",
     "VenueAdapter",
 ]

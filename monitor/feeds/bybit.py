@@ -102,6 +102,7 @@ from monitor.feeds.base import (
     RestRequest,
     SizeUnit,
     Stream,
+    StreamedOnly,
 )
 
 VENUE: Final = "bybit"
@@ -191,7 +192,7 @@ class _Route:
     ticker: _Ticker | None = None
 
 
-class BybitAdapter:
+class BybitAdapter(StreamedOnly):
     """Bybit v5 public feeds; pure, driven by the supervisor through `VenueAdapter`."""
 
     venue = VENUE
@@ -339,22 +340,6 @@ class BybitAdapter:
         if topic is None:
             return ()
         return (_op("unsubscribe", (topic,)), _op("subscribe", (topic,), req_id=symbol))
-
-    def book_snapshot_request(self, symbol: str) -> RestRequest | None:
-        """None: the WebSocket sends the snapshot itself."""
-        return None
-
-    def parse_book_snapshot(self, symbol: str, payload: Any, recv_ns: int) -> Parsed:
-        """Nothing to decode: no REST snapshot is ever requested."""
-        return NOTHING
-
-    def poll_requests(self, instruments: Sequence[Instrument]) -> list[tuple[RestRequest, float]]:
-        """None: open interest streams in the ticker."""
-        return []
-
-    def parse_poll(self, payload: Any, recv_ns: int) -> Parsed:
-        """Nothing to decode: no poll is ever planned."""
-        return NOTHING
 
 
 # ---------------------------------------------------------------------- plan helpers

@@ -101,6 +101,7 @@ from monitor.feeds.base import (
     RestRequest,
     SizeUnit,
     Stream,
+    StreamedOnly,
 )
 
 VENUE: Final = "deribit"
@@ -158,7 +159,7 @@ def heartbeat_key(conn: str) -> str:
     return f"heartbeat@{conn}"
 
 
-class DeribitAdapter:
+class DeribitAdapter(StreamedOnly):
     """The Deribit venue: inverse BTC/ETH and linear USDC perpetuals."""
 
     venue = VENUE
@@ -498,22 +499,6 @@ class DeribitAdapter:
             _frame(UNSUBSCRIBE_ID, "public/unsubscribe", channels),
             _frame(RESUBSCRIBE_ID, "public/subscribe", channels),
         )
-
-    def book_snapshot_request(self, symbol: str) -> RestRequest | None:
-        """None: the book channel sends its own snapshot."""
-        return None
-
-    def parse_book_snapshot(self, symbol: str, payload: Any, recv_ns: int) -> Parsed:
-        """Never called for Deribit (no REST snapshot in its procedure)."""
-        return NOTHING
-
-    def poll_requests(self, instruments: Sequence[Instrument]) -> list[tuple[RestRequest, float]]:
-        """Nothing to poll: open interest streams in the ticker."""
-        return []
-
-    def parse_poll(self, payload: Any, recv_ns: int) -> Parsed:
-        """Never called for Deribit."""
-        return NOTHING
 
 
 def _unrouted(channel: Any) -> FeedDecodeError:

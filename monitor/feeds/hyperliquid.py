@@ -70,6 +70,7 @@ from monitor.feeds.base import (
     RestRequest,
     SizeUnit,
     Stream,
+    StreamedOnly,
 )
 from monitor.feeds.wire import field, loads, number, obj, price, size, text, timestamp, to_float
 
@@ -146,7 +147,7 @@ class _Coin:
         )
 
 
-class HyperliquidAdapter:
+class HyperliquidAdapter(StreamedOnly):
     """Builds Hyperliquid subscriptions and turns frames into normalised events.
 
     State kept between calls, all of it pure data: the planned instruments (to reject
@@ -263,22 +264,6 @@ class HyperliquidAdapter:
         """Unsubscribe and subscribe `l2Book`: the venue answers with a fresh snapshot."""
         coin = self._coins.get(symbol)
         return coin.resubscribe if coin is not None else ()
-
-    def book_snapshot_request(self, symbol: str) -> RestRequest | None:
-        """None: every `l2Book` frame is already a full snapshot."""
-        return None
-
-    def parse_book_snapshot(self, symbol: str, payload: Any, recv_ns: int) -> Parsed:
-        """Never needed (no REST snapshot in this venue's procedure)."""
-        return NOTHING
-
-    def poll_requests(self, instruments: Sequence[Instrument]) -> list[tuple[RestRequest, float]]:
-        """None: open interest streams in `activeAssetCtx`."""
-        return []
-
-    def parse_poll(self, payload: Any, recv_ns: int) -> Parsed:
-        """Never called (no polls)."""
-        return NOTHING
 
     # ------------------------------------------------------------------ frames
 

@@ -101,6 +101,7 @@ from monitor.feeds.base import (
     RestRequest,
     SizeUnit,
     Stream,
+    StreamedOnly,
 )
 
 VENUE: Final = "okx"
@@ -144,7 +145,7 @@ def _reject(reason: FeedRejectReason, detail: str) -> FeedDecodeError:
     return FeedDecodeError(VENUE, reason, detail)
 
 
-class OkxAdapter:
+class OkxAdapter(StreamedOnly):
     """The OKX v5 public WebSocket, one instance per supervisor.
 
     State is only what `plan` was given: the instruments (for contract sizes) and the
@@ -253,22 +254,6 @@ class OkxAdapter:
         return (_frame("unsubscribe", arg), _frame("subscribe", arg))
 
     # ------------------------------------------------------------------ REST (unused)
-
-    def book_snapshot_request(self, symbol: str) -> RestRequest | None:
-        """None: the ``books`` channel sends its own snapshot."""
-        return None
-
-    def parse_book_snapshot(self, symbol: str, payload: Any, recv_ns: int) -> Parsed:
-        """Nothing to decode: no REST snapshot is ever requested."""
-        return NOTHING
-
-    def poll_requests(self, instruments: Sequence[Instrument]) -> list[tuple[RestRequest, float]]:
-        """None: open interest has its own channel."""
-        return []
-
-    def parse_poll(self, payload: Any, recv_ns: int) -> Parsed:
-        """Nothing to decode: nothing is polled."""
-        return NOTHING
 
     # ------------------------------------------------------------------ frames
 
