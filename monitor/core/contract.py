@@ -26,21 +26,12 @@ from monitor.core.bins import (
     observed_depth,
     sqrt_law_depth,
 )
-from monitor.core.cascade import (
-    DEFAULT_JUMP_THRESHOLD_PCT,
-    DEFAULT_MAX_SHOCK_BINS,
-    RUNAWAY,
-    Scenario,
-    estimate_side,
-    final_move_bins,
-)
+from monitor.core.cascade import DEFAULT_JUMP_THRESHOLD_PCT, DEFAULT_MAX_SHOCK_BINS, Scenario
+from monitor.core.risk import side_report
 from monitor.errors import InputError
 
-SHOCKS_PCT = ("1", "2", "3", "5")
 MAX_BINS_LIMIT = 100_000
 """Bins per side we accept: far past any useful range, and bounded so memory stays small."""
-WITHIN_PCT = ("0.5", "1", "2", "5", "10")
-BRANCHING_WITHIN_PCT = 2.0
 
 TOP_LEVEL_KEYS = ("price", "long_levels", "short_levels", "bids", "asks", "params")
 PARAM_DOCS: Mapping[str, str] = {
@@ -215,44 +206,6 @@ def side_depth(
     return sqrt_law_depth(params.daily_volume_usd, params.daily_volatility, params.grid)
 
 
-def _side_output(depth: FloatArray, fuel: FloatArray, params: EstimateParams) -> dict[str, Any]:
-    grid = params.grid
-    scenario = params.scenario
-    estimate = estimate_side(
-        depth,
-        fuel,
-        grid,
-        scenario,
-        max_shock_bins=params.max_shock_bins,
-        jump_threshold_pct=params.jump_threshold_pct,
-    )
-    shock_bins = {key: round(100.0 * float(key) / grid.bin_bps) for key in SHOCKS_PCT}
-    shocks = {key: k0 for key, k0 in shock_bins.items() if k0 <= grid.max_bins}
-    finals = final_move_bins(depth, fuel, scenario, np.array(list(shocks.values()), np.int64))
-    runaway_pct = grid.pct(grid.max_bins)
-    cum_fuel = np.concatenate(([0.0], np.cumsum(fuel)))
-    effective_depth = np.concatenate(([0.0], scenario.withdrawal * depth))
-    within = {key: grid.bins_within_pct(float(key)) for key in WITHIN_PCT}
-    branching_bins = grid.bins_within_pct(BRANCHING_WITHIN_PCT)
-    return {
-        "critical_shock_pct": (
-            None if estimate.critical_bins is None else grid.pct(estimate.critical_bins)
-        ),
-        "critical_sell_usd": estimate.critical_sell_usd,
-        "runaway_at_critical": estimate.runaway_at_critical,
-        "final_move_pct": {
-            key: runaway_pct if k == RUNAWAY else grid.pct(int(k))
-            for key, k in zip(shocks, finals, strict=True)
-        },
-        "runaway": {key: bool(k == RUNAWAY) for key, k in zip(shocks, finals, strict=True)},
-        "fuel_usd_within_pct": {key: float(cum_fuel[k]) for key, k in within.items()},
-        "depth_usd_within_pct": {key: float(effective_depth[k]) for key, k in within.items()},
-        "max_branching_ratio_within_2pct": (
-            float(estimate.branching_ratio[:branching_bins].max()) if branching_bins > 0 else 0.0
-        ),
-    }
-
-
 def evaluate(document: object) -> dict[str, Any]:
     """Evaluate one estimate document; raises InputError on malformed input.
 
@@ -294,7 +247,15 @@ def _evaluate(data: EstimateInput) -> dict[str, Any]:
             )
             continue
         fuel = binned_sum(data.price, levels[:, 0], levels[:, 1], direction, grid)
-        output[direction.value] = _side_output(depth, fuel, data.params)
+        report = side_report(
+            depth,
+            fuel,
+            grid,
+            data.params.scenario,
+            max_shock_bins=data.params.max_shock_bins,
+            jump_threshold_pct=data.params.jump_threshold_pct,
+        )
+        output[direction.value] = report.as_json()
     if errors:
         output["errors"] = errors
     return output

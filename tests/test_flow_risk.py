@@ -1,0 +1,116 @@
+"""Events into the ledger (FlowTracker) and ledger plus book into risk (assess)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from monitor.core.bins import BinGrid, Direction
+from monitor.core.cascade import STANDARD_SCENARIOS
+from monitor.core.events import (
+    Aggressor,
+    FeedGap,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    Trade,
+)
+from monitor.core.flow import FlowTracker
+from monitor.core.ledger import Outcome
+from monitor.core.risk import MarketInput, assess, top_clusters
+from monitor.core.venues import venue_params
+
+T0 = 1_760_000_000_000_000_000
+HEADER = {"venue": "bybit", "symbol": "BTCUSDT"}
+
+
+def at(i: int) -> dict[str, object]:
+    return {**HEADER, "ts_event_ns": T0 + i, "ts_recv_ns": T0 + i}
+
+
+def test_flow_collects_an_interval_and_feeds_the_ledger():
+    tracker = FlowTracker(venue_params("bybit", "BTC"))
+    assert tracker.observe(OpenInterest(**at(0), open_interest=1_000.0)) is None  # no mark yet
+    tracker.observe(MarkPrice(**at(1), mark_price=100_000.0))
+    first = tracker.observe(OpenInterest(**at(2), open_interest=1_000.0))
+    assert first is not None
+    assert first.result is None  # cold start
+    assert tracker.ledger is not None
+    assert tracker.ledger.coverage == 0.0
+    tracker.observe(MarkPrice(**at(3), mark_price=99_000.0))
+    tracker.observe(Trade(**at(4), price=99_100.0, quantity=2.0, aggressor=Aggressor.SELL))
+    tracker.observe(Liquidation(**at(5), side=Side.LONG, price=99_000.0, quantity=3.0))
+    tracker.observe(MarkPrice(**at(6), mark_price=99_500.0))
+    update = tracker.observe(OpenInterest(**at(7), open_interest=1_050.0))
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.APPLIED
+    assert update.result.liquidated[0] == pytest.approx(3.0)
+    assert tracker.ledger.side_totals() == pytest.approx((1_050.0, 1_050.0))
+    assert tracker.ledger.coverage > 0.0
+
+
+def test_a_gap_makes_the_next_oi_change_legacy():
+    tracker = FlowTracker(venue_params("bybit", "BTC"))
+    tracker.observe(MarkPrice(**at(1), mark_price=100_000.0))
+    tracker.observe(OpenInterest(**at(2), open_interest=1_000.0))
+    tracker.observe(FeedGap(**at(3), reason="stale"))
+    update = tracker.observe(OpenInterest(**at(4), open_interest=1_100.0))
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.REBASELINED
+
+
+def linear_book(price: float, per_bin_usd: float, bins: int, delta: float, below: bool):
+    sign = -1.0 if below else 1.0
+    prices = np.array([price * math.exp(sign * (j - 0.5) * delta) for j in range(1, bins + 1)])
+    return prices, per_bin_usd / prices
+
+
+def test_assess_reproduces_the_worked_example_and_stress_lowers_the_shock():
+    grid = BinGrid(bin_bps=50, max_bins=300)
+    fuel = np.zeros(300)
+    fuel[:6] = np.array([5, 10, 30, 60, 15, 5]) * 1e6
+    bids = linear_book(100_000.0, 20e6, 300, grid.delta, below=True)
+    market = MarketInput(
+        price=100_000.0, long_fuel=fuel, short_fuel=np.zeros(300), bids=bids, asks=None
+    )
+    risk = assess("binance", "BTCUSDT", [market], grid, jump_threshold_pct=2.0)
+    assert risk.up is None  # no asks: depth unavailable
+    assert risk.down is not None
+    shocks = [r.critical_shock_pct or 0.0 for r in risk.down.reports]
+    assert shocks[0] == 1.0
+    assert [r.scenario for r in risk.down.reports] == list(STANDARD_SCENARIOS)
+    assert shocks[2] <= shocks[1] <= shocks[0]
+    assert risk.down.clusters[0].usd == 60e6
+    assert risk.down.clusters[0].price == pytest.approx(100_000.0 * math.exp(-3.5 * 0.005))
+
+
+def test_assets_aggregate_fuel_and_depth_across_venues():
+    grid = BinGrid(bin_bps=10, max_bins=300)
+    fuel = np.zeros(300)
+    fuel[20] = 5e7
+    bids_one = linear_book(100_000.0, 1e6, 300, grid.delta, below=True)
+    bids_two = linear_book(100_100.0, 1e6, 300, grid.delta, below=True)
+    one = MarketInput(100_000.0, fuel, np.zeros(300), bids_one, None, open_interest_usd=1e9)
+    two = MarketInput(100_100.0, fuel, np.zeros(300), bids_two, None, open_interest_usd=3e9)
+    single = assess("bybit", "BTC", [one], grid)
+    both = assess("all", "BTC", [one, two], grid)
+    assert both.price == pytest.approx(100_075.0)
+    assert both.down is not None
+    assert single.down is not None
+    assert both.down.reports[0].fuel_usd_within_pct["5"] == 2 * 5e7
+    assert both.down.reports[0].depth_usd_within_pct["1"] == pytest.approx(
+        2 * single.down.reports[0].depth_usd_within_pct["1"]
+    )
+
+
+def test_top_clusters_are_the_largest_bins():
+    grid = BinGrid(bin_bps=10, max_bins=10)
+    fuel = np.array([1.0, 0, 5.0, 0, 3.0, 0, 0, 0, 0, 9.0])
+    clusters = top_clusters(100.0, fuel, grid, Direction.UP)
+    assert [c.usd for c in clusters] == [9.0, 5.0, 3.0]
+    assert clusters[0].price == pytest.approx(100.0 * math.exp(9.5 * 0.001))
