@@ -154,3 +154,19 @@ async def test_keepalive_frames_reach_the_venue(name):
         await eventually(
             lambda: any(frame in c.received for c in run.venue.connections), what="keep-alive"
         )
+
+
+async def test_reconnecting_one_binance_route_leaves_the_other_routes_books_alone():
+    async with running("binance") as run:
+        symbol = run.supervisor.instruments[0].symbol
+        await eventually(lambda: run.supervisor.books.get(symbol) is not None)
+        book = run.supervisor.books[symbol]
+        await eventually(lambda: book.synced and min(book.levels) > 0, what="book")
+        snapshots = sum("/depth" in hit for hit in run.venue.rest_hits)
+        count = len(run.venue.connections)
+        await run.venue.close_all(path_contains="/market")  # marks and liquidations only
+        await eventually(lambda: len(run.venue.connections) > count, what="market reconnect")
+        marks = run.supervisor.stats.events["MarkPrice"]
+        await eventually(lambda: run.supervisor.stats.events["MarkPrice"] > marks + 2)
+        assert book.synced
+        assert sum("/depth" in hit for hit in run.venue.rest_hits) == snapshots

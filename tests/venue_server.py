@@ -88,9 +88,11 @@ class FakeVenue:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def close_all(self, code: int = 1001) -> None:
-        """Server-initiated close of every live connection."""
+    async def close_all(self, code: int = 1001, path_contains: str = "") -> None:
+        """Server-initiated close of every live connection (whose path contains a text)."""
         for ws in list(self._live):
+            if ws.request is not None and path_contains not in ws.request.path:
+                continue
             with contextlib.suppress(ConnectionClosed):
                 await ws.close(code, "going away")
 

@@ -129,6 +129,7 @@ class FeedSupervisor:
         self.books: dict[str, OrderBook] = {}
         self._pending: dict[str, deque[BookUpdate]] = {}
         self._snapshot_wanted: set[str] = set()
+        self._book_conn: dict[str, str] = {}  # symbol -> connection that feeds its book
 
     async def run(self) -> None:
         """Run until cancelled; a bug in any task stops all of them."""
@@ -189,8 +190,9 @@ class FeedSupervisor:
         watched = {s.key: s.stale_after_s for s in plan.streams if s.stale_after_s is not None}
         for key in watched:
             self.stats.last_seen[key] = started
-        for symbol in _symbols(plan):
-            self._reset_book(symbol)
+        for symbol, conn in list(self._book_conn.items()):
+            if conn == plan.name:  # only books this connection fed are now out of date
+                self._reset_book(symbol)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(plan, ws, tg, backoff), name=f"recv:{plan.name}")
             if watched:
@@ -299,6 +301,7 @@ class FeedSupervisor:
         event: BookSnapshot | BookUpdate,
     ) -> None:
         book = self.books.setdefault(event.symbol, OrderBook())
+        self._book_conn[event.symbol] = plan.name
         if isinstance(event, BookSnapshot):
             book.apply_snapshot(event)
             self._snapshot_wanted.discard(event.symbol)
