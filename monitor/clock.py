@@ -1,4 +1,4 @@
-"""Time as a dependency: the system clock live, a manual one in tests and replays."""
+"""Time as a dependency, so deadlines and timestamps can be driven by tests and replays."""
 
 from __future__ import annotations
 
@@ -26,22 +26,3 @@ class SystemClock:
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back."""
         return time.monotonic()
-
-
-class ManualClock:
-    """A clock that moves only when told to (tests, deterministic replay)."""
-
-    def __init__(self, start_ns: int = 0) -> None:
-        self._now_ns = start_ns
-
-    def time_ns(self) -> int:
-        """The current simulated epoch time."""
-        return self._now_ns
-
-    def monotonic(self) -> float:
-        """The same time in seconds."""
-        return self._now_ns / 1e9
-
-    def advance_to(self, now_ns: int) -> None:
-        """Move forward to `now_ns` (never back)."""
-        self._now_ns = max(self._now_ns, now_ns)

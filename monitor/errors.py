@@ -1,8 +1,10 @@
 """The liqmon exception tree.
 
 MonitorError
- ├── InputError        user-supplied data (a file, a JSON document) is malformed or out of domain
- └── DataIntegrityError an internal invariant broke; crash-only: let the supervisor restart us
+ ├── InputError   user-supplied data (a file, a JSON document) is malformed or out of domain
+ ├── ConfigError  (monitor.config) the configuration cannot be used
+ └── FeedError    (monitor.feeds.base) a venue feed failed: FeedDecodeError, StaleFeedError,
+                  RestError
 """
 
 
@@ -12,7 +14,3 @@ class MonitorError(Exception):
 
 class InputError(MonitorError, ValueError):
     """Input that liqmon refuses: malformed, of the wrong type, or out of its domain."""
-
-
-class DataIntegrityError(MonitorError):
-    """A state invariant no longer holds; continuing would publish wrong numbers."""

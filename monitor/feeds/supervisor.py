@@ -15,7 +15,6 @@ the TaskGroup above stops and the process exits for its supervisor to restart it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -431,10 +430,3 @@ def _retry_reason(exc: BaseException) -> str:
     if isinstance(exc, FeedError):
         return "rest"
     return "network"
-
-
-async def cancel_and_wait(task: asyncio.Task[None], timeout_s: float = 5.0) -> None:
-    """Cancel a task and wait for it to finish its cleanup, bounded in time."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(task, timeout_s)
