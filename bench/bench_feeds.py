@@ -13,7 +13,6 @@ produce: "price/OI" frames (MarkPrice, OpenInterest, Funding events only) and "o
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib
 import io
 import sys
@@ -29,8 +28,9 @@ from monitor.feeds.base import FeedDecodeError, Instrument, VenueAdapter
 from monitor.feeds.registry import VENUES, make_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = ROOT.parent / "shared" / "data" / "real" / "ws_captures"  # as tests/real_data.py
-sys.path.insert(0, str(ROOT / "tests"))  # the fake venue scripts live with the tests
+sys.path.insert(0, str(ROOT / "tests"))  # fake venue scripts and real-data paths live there
+
+from real_data import CAPTURES, capture_lines  # noqa: E402
 
 PRICE_EVENTS = (MarkPrice, OpenInterest, Funding)
 
@@ -60,11 +60,12 @@ def captured_frames(name: str) -> list[str]:
     """Raw frames of the real captures for this venue (empty when there are none)."""
     frames: list[str] = []
     if name == "binance":
-        with gzip.open(CAPTURES / "hftbacktest" / "usdm_btcusdt_20240808.gz", "rt") as f:
-            frames = [line.split(" ", 1)[1] for line in f if " " in line]
+        frames = [
+            raw for _, raw in capture_lines(CAPTURES / "hftbacktest" / "usdm_btcusdt_20240808.gz")
+        ]
     elif name == "hyperliquid":
-        with gzip.open(CAPTURES / "hftbacktest" / "hyperliquid_btcusd_20250126.gz", "rt") as f:
-            frames = [line.split(" ", 1)[1] for line in f if " " in line]
+        path = CAPTURES / "hftbacktest" / "hyperliquid_btcusd_20250126.gz"
+        frames = [raw for _, raw in capture_lines(path)]
     elif name == "bybit":
         data = (CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst").read_bytes()
         text = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()

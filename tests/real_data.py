@@ -6,7 +6,9 @@ overrides the location. Tests that need it fail, never skip, when it is missing.
 
 from __future__ import annotations
 
+import gzip
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 REAL_DATA = Path(
@@ -16,3 +18,11 @@ REAL_DATA = Path(
     )
 )
 CAPTURES = REAL_DATA / "ws_captures"
+
+
+def capture_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(recv_ns, raw JSON) per line of a gzip `<recv_ns> <json>` capture (hftbacktest)."""
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            recv, _, raw = line.rstrip("\n").partition(" ")
+            yield int(recv), raw

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import gzip
 import itertools
 import math
 from collections.abc import Iterator
@@ -14,9 +12,10 @@ from typing import Any
 import orjson
 import pytest
 from fake_venues.binance import SNAPSHOT_ID, Script, depth_ids
+from feed_checks import assert_event_finite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from real_data import CAPTURES
+from real_data import CAPTURES, capture_lines
 
 from monitor.core.events import (
     Aggressor,
@@ -664,13 +663,6 @@ def capture_dir() -> Path:
     pytest.fail(f"recorded captures missing: looked in {[str(c) for c in CAPTURE_DIRS]}")
 
 
-def capture_lines(name: str) -> Iterator[tuple[int, str]]:
-    with gzip.open(capture_dir() / name, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            recv, text = line.rstrip("\n").split(" ", 1)
-            yield int(recv), text
-
-
 @pytest.mark.parametrize(
     ("name", "symbol"),
     [("usdm_btcusdt_20240808.gz", "BTCUSDT"), ("usdm_ethusdt_20240808.gz", "ETHUSDT")],
@@ -681,7 +673,7 @@ def test_real_capture_parses_with_zero_rejects(name: str, symbol: str) -> None:
     updates: list[BookUpdate] = []
     trades = book_tickers = 0
     snapshot: BookSnapshot | None = None
-    for recv_ns, text in capture_lines(name):
+    for recv_ns, text in capture_lines(capture_dir() / name):
         message = orjson.loads(text)
         if "lastUpdateId" in message:  # the REST snapshot the recorder fetched
             (event,) = adapter.parse_book_snapshot(symbol, message, recv_ns).events
@@ -715,7 +707,7 @@ def test_real_capture_parses_with_zero_rejects(name: str, symbol: str) -> None:
             assert event.ts_event_ns == data["T"] * MS
             trades += 1
         for e in parsed.events:
-            assert_finite(e)
+            assert_event_finite(e)
     assert len(updates) > 6000
     assert trades > 10_000
     assert book_tickers > 50_000
@@ -739,20 +731,10 @@ def test_real_capture_parses_with_zero_rejects(name: str, symbol: str) -> None:
 # -- fuzzing ----------------------------------------------------------------------------------
 
 
-def assert_finite(event: Any) -> None:
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if isinstance(value, float):
-            assert math.isfinite(value), (f.name, value)
-        elif isinstance(value, tuple):
-            for level in value:
-                assert all(math.isfinite(x) for x in level), (f.name, level)
-
-
 def sample_real_frames() -> list[str]:
     wanted = {"depthUpdate": 15, "trade": 15, "bookTicker": 3}
     out: list[str] = []
-    for _, text in capture_lines("usdm_btcusdt_20240808.gz"):
+    for _, text in capture_lines(capture_dir() / "usdm_btcusdt_20240808.gz"):
         kind = orjson.loads(text).get("data", {}).get("e")
         if wanted.get(kind, 0) > 0:
             wanted[kind] -= 1
@@ -821,7 +803,7 @@ def check_parse(adapter: BinanceAdapter, data: bytes | str) -> None:
         return
     assert isinstance(parsed, Parsed)
     for event in parsed.events:
-        assert_finite(event)
+        assert_event_finite(event)
 
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -893,7 +875,7 @@ def test_fuzz_rest_payloads(data: st.DataObject) -> None:
     except FeedDecodeError:
         return
     for event in events:
-        assert_finite(event)
+        assert_event_finite(event)
 
 
 # -- the fake venue script ---------------------------------------------------------------------
@@ -966,7 +948,7 @@ def test_script_data_parses_cleanly_and_the_book_bridges() -> None:
                 for event in parsed.events:
                     assert event.symbol == symbol
                     assert abs(event.ts_event_ns - recv) < 60_000 * MS
-                    assert_finite(event)
+                    assert_event_finite(event)
                     kinds.add(type(event))
                     if isinstance(event, Liquidation):
                         sides.add(event.side)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-import math
 from collections import Counter
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import orjson
 import pytest
 import zstandard
 from fake_venues.bybit import Script
+from feed_checks import assert_event_finite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from real_data import CAPTURES
@@ -27,7 +26,6 @@ from monitor.core.events import (
     Aggressor,
     BookSnapshot,
     BookUpdate,
-    Event,
     Funding,
     Liquidation,
     MarkPrice,
@@ -93,19 +91,6 @@ def reason_of(adapter: BybitAdapter, message: Any, conn: str = "linear-0") -> st
         parse(adapter, message, conn)
     assert caught.value.venue == V
     return caught.value.reason
-
-
-def assert_finite(event: Event) -> None:
-    for f in fields(event):
-        value = getattr(event, f.name)
-        if isinstance(value, float):
-            assert math.isfinite(value), (f.name, event)
-        elif isinstance(value, tuple):
-            for price, size in value:
-                assert math.isfinite(price), event
-                assert math.isfinite(size), event
-                assert price > 0.0, event
-                assert size >= 0.0, event
 
 
 # ---------------------------------------------------------------------- instruments
@@ -862,7 +847,7 @@ def test_real_linear_frames_parse_with_zero_rejects():
         symbol = topic.rpartition(".")[2]
         assert parsed.streams == (f"{channel}:{symbol}",)
         for event in parsed.events:
-            assert_finite(event)
+            assert_event_finite(event)
             assert event.symbol == symbol
             assert event.ts_recv_ns == recv_ns
             assert event.ts_event_ns > 0
@@ -997,7 +982,7 @@ def assert_only_decode_errors(adapter: BybitAdapter, frame: str | bytes) -> None
     except FeedDecodeError:
         return
     for event in parsed.events:
-        assert_finite(event)
+        assert_event_finite(event)
 
 
 _REAL_SAMPLE: list[list[dict[str, Any]]] = []
@@ -1183,7 +1168,7 @@ def test_script_data_parses_into_every_event_kind_and_a_consistent_book():
                 parsed = adapter.parse(plan.name, frame, NOW_MS * MS)
                 assert parsed.streams
                 for event in parsed.events:
-                    assert_finite(event)
+                    assert_event_finite(event)
                     assert event.ts_event_ns == pytest.approx(NOW_MS * MS, abs=1_000 * MS)
                     kinds[type(event).__name__] += 1
                     if isinstance(event, BookSnapshot):

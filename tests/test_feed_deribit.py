@@ -11,13 +11,13 @@ import contextlib
 import copy
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fake_venues.deribit import INSTRUMENTS_PATH, SYMBOLS, Script
+from feed_checks import assert_event_finite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -799,13 +799,7 @@ def mutated_frames(draw: st.DrawFn) -> str:
 
 def assert_finite(parsed: Parsed) -> None:
     for event in parsed.events:
-        for item in dataclasses.fields(event):
-            value = getattr(event, item.name)
-            if isinstance(value, float):
-                assert math.isfinite(value), (event, item.name)
-            if isinstance(value, tuple):
-                for level in value:
-                    assert all(math.isfinite(x) for x in level), (event, item.name)
+        assert_event_finite(event)
         assert event.venue == "deribit"
         assert event.symbol in BY_SYMBOL
 

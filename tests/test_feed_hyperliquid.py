@@ -5,25 +5,23 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
-import gzip
 import json
 import math
 import timeit
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fake_venues.hyperliquid import Script
+from feed_checks import assert_event_finite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from real_data import CAPTURES
+from real_data import CAPTURES, capture_lines
 
 from monitor.core.events import (
     Aggressor,
     BookSnapshot,
-    Event,
     Funding,
     MarkPrice,
     OpenInterest,
@@ -77,24 +75,6 @@ def reason_of(a: HyperliquidAdapter, raw: str | bytes) -> str:
     with pytest.raises(FeedDecodeError) as info:
         a.parse("market", raw, RECV)
     return info.value.reason
-
-
-def capture_lines() -> Iterator[tuple[int, str]]:
-    """(recv_ns, json) per line; a missing file fails the test (licence: never copied)."""
-    with gzip.open(HFT_CAPTURE, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            recv, _, raw = line.rstrip("\n").partition(" ")
-            yield int(recv), raw
-
-
-def assert_finite(event: Event) -> None:
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if isinstance(value, float):
-            assert math.isfinite(value), (f.name, event)
-        elif isinstance(value, tuple):
-            for level in value:
-                assert all(math.isfinite(x) for x in level), (f.name, event)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -531,12 +511,12 @@ def test_bad_input_is_rejected_with_its_reason(raw, reason):
 def test_real_capture_parses_without_a_reject():
     a = adapter("BTC")
     books = trades = 0
-    for recv, raw in capture_lines():
+    for recv, raw in capture_lines(HFT_CAPTURE):
         parsed = a.parse("market", raw, recv)
         for event in parsed.events:
             assert event.symbol == "BTC"
             assert event.ts_recv_ns == recv
-            assert_finite(event)
+            assert_event_finite(event)
             if isinstance(event, BookSnapshot):
                 books += 1
                 assert len(event.bids) == len(event.asks) == 20  # shallow: 20 levels a side
@@ -554,7 +534,7 @@ def test_real_capture_parses_without_a_reject():
 def test_real_first_trades_frame_is_a_replay_of_recent_trades():
     """The first trades frame after subscribing holds trades up to ~50 s old."""
     a = adapter("BTC")
-    recv, raw = next((r, line) for r, line in capture_lines() if '"trades"' in line)
+    recv, raw = next((r, line) for r, line in capture_lines(HFT_CAPTURE) if '"trades"' in line)
     first = a.parse("market", raw, recv)
     assert recv - min(e.ts_event_ns for e in first.events) > 40 * 1_000_000_000
     assert a.parse("market", raw, recv).events == ()  # a resubscribe resends it: dropped
@@ -598,7 +578,7 @@ REPLACEMENTS = st.sampled_from(
 
 
 def real_frames() -> list[Any]:
-    frames = [orjson.loads(raw) for _, raw in capture_lines()]
+    frames = [orjson.loads(raw) for _, raw in capture_lines(HFT_CAPTURE)]
     frames = frames[:3] + [f for f in frames if f["channel"] == "trades"][:3]
     for name in ("active_asset_ctx.json", "active_asset_ctx_nulls.json", "l2_book.json"):
         frames.append(orjson.loads(fixture(name)))
@@ -641,7 +621,7 @@ def check_parse(a: HyperliquidAdapter, raw: str | bytes) -> None:
     except FeedDecodeError:
         return
     for event in parsed.events:
-        assert_finite(event)
+        assert_event_finite(event)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

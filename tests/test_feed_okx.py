@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import zlib
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 from fake_venues.okx import INSTRUMENTS_PATH, Script
+from feed_checks import assert_event_finite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from real_data import CAPTURES
@@ -940,13 +940,7 @@ FUZZ_OKX = fuzz_adapter()
 
 def assert_finite(parsed: Parsed) -> None:
     for event in parsed.events:
-        for item in dataclasses.fields(event):
-            value = getattr(event, item.name)
-            if isinstance(value, float):
-                assert math.isfinite(value), (item.name, event)
-            if isinstance(value, tuple):
-                for level in value:
-                    assert all(math.isfinite(x) for x in level), (item.name, event)
+        assert_event_finite(event)
 
 
 def seed_frames() -> list[Any]:
