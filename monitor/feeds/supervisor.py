@@ -91,10 +91,6 @@ class _Backoff:
         return next(self._delays)
 
 
-def _symbols(plan: ConnectionPlan) -> list[str]:
-    return sorted({stream.key.partition(":")[2] for stream in plan.streams} - {""})
-
-
 class FeedSupervisor:
     """Runs every connection and REST poll of one venue and feeds a bounded queue."""
 
@@ -226,13 +222,9 @@ class FeedSupervisor:
                 continue
             for reply in parsed.replies:
                 await ws.send(reply)
-            if parsed.streams:
-                now = self._clock.monotonic()
-                for key in parsed.streams:
-                    self.stats.last_seen[key] = now
-                if fresh:  # first good frame: the connection works, forget past failures
-                    backoff.reset()
-                    fresh = False
+            if self._mark_alive(parsed) and fresh:
+                backoff.reset()  # first good frame: the connection works, forget past failures
+                fresh = False
             for symbol in parsed.resync:
                 await self._resync(plan, ws, tg, symbol)
             await self._deliver(plan, ws, tg, parsed)
@@ -242,15 +234,28 @@ class FeedSupervisor:
         self, plan: ConnectionPlan, ws: ClientConnection, tg: asyncio.TaskGroup, parsed: Parsed
     ) -> None:
         for event in parsed.events:
-            reason = self._sanitizer.check(event)
-            if reason is not None:
-                self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
+            if not self._plausible(event):
                 continue
-            self.stats.events[type(event).__name__] += 1
             if isinstance(event, BookSnapshot | BookUpdate):
                 await self._book(plan, ws, tg, event)
             elif self._out is not None:
                 await self._out.put(event)
+
+    def _plausible(self, event: FeedItem) -> bool:
+        """Run the sanity layer; count the event, or reject it with the reason."""
+        reason = self._sanitizer.check(event)
+        if reason is not None:
+            self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
+            return False
+        self.stats.events[type(event).__name__] += 1
+        return True
+
+    def _mark_alive(self, parsed: Parsed) -> bool:
+        """Note the streams this frame proves alive; True if there were any."""
+        now = self._clock.monotonic()
+        for key in parsed.streams:
+            self.stats.last_seen[key] = now
+        return bool(parsed.streams)
 
     async def _watch(self, conn: str, watched: dict[str, float]) -> None:
         """Fail the connection when any watched stream is silent past its deadline."""
@@ -279,11 +284,20 @@ class FeedSupervisor:
         if self._out is None:
             return
         now = self._clock.time_ns()
-        for symbol in _symbols(plan):
+        for symbol in self._plan_symbols(plan):
             gap = FeedGap(
                 venue=self.venue, symbol=symbol, ts_event_ns=now, ts_recv_ns=now, reason=reason
             )
             await self._out.put(gap)
+
+    def _plan_symbols(self, plan: ConnectionPlan) -> list[str]:
+        """The planned instruments a connection carries (stream keys are `channel:symbol`).
+
+        Matching against the instruments, not trusting the key's shape, keeps a stream that
+        is not per symbol (a heartbeat) from being mistaken for one.
+        """
+        keys = {stream.key.partition(":")[2] for stream in plan.streams}
+        return sorted(keys & {instrument.symbol for instrument in self.instruments})
 
     # ------------------------------------------------------------------ books
 
@@ -406,15 +420,9 @@ class FeedSupervisor:
                 self._rejects.reject(error)
             else:
                 backoff.reset()
-                now = self._clock.monotonic()
-                for key in parsed.streams:
-                    self.stats.last_seen[key] = now
+                self._mark_alive(parsed)
                 for event in parsed.events:
-                    reason = self._sanitizer.check(event)
-                    if reason is not None:
-                        self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
-                    elif self._out is not None:
-                        self.stats.events[type(event).__name__] += 1
+                    if self._plausible(event) and self._out is not None:
                         await self._out.put(event)
             await asyncio.sleep(interval_s)
 
