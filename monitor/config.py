@@ -70,12 +70,92 @@ class RecordSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """The risk cycle: cadence, and the move that triggers an immediate re-check."""
+
+    interval_s: float = 5.0
+    recheck_move_pct: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """Alert thresholds (model-spec §6 defaults)."""
+
+    warning_pct: float = 2.0
+    critical_pct: float = 1.0
+    resolve_factor: float = 1.25
+    resolve_hold_s: float = 60.0
+    cooldown_s: float = 900.0
+    low_coverage: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """The MQTT sink; `url` is mqtt://host:port or mqtts://host:port (TLS)."""
+
+    enabled: bool = True
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    topic_prefix: str = "liqmon"
+    client_id: str = "liqmon"
+    ca_file: str = ""
+    outbox_max: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """The optional webhook sink: alerts as JSON POSTs; an empty `url` disables it."""
+
+    url: str = field(default="", repr=False)
+    timeout_s: float = 5.0
+    outbox_max: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The HTTP API (/metrics, /healthz, /readyz, /api/v1/...)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    """Where the ledger snapshots and the outboxes live, how often, how old may restore."""
+
+    dir: str = "state"
+    snapshot_interval_s: float = 60.0
+    max_age_s: float = 3600.0
+
+
+_SECTIONS: Mapping[str, type] = MappingProxyType(
+    {
+        "feeds": FeedSettings,
+        "record": RecordSettings,
+        "risk": RiskSettings,
+        "alerts": AlertSettings,
+        "mqtt": MqttSettings,
+        "webhook": WebhookSettings,
+        "http": HttpSettings,
+        "state": StateSettings,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything liqmon reads from configuration."""
 
     venues: Mapping[str, VenueSettings] = field(default_factory=dict)
     feeds: FeedSettings = field(default_factory=FeedSettings)
     record: RecordSettings = field(default_factory=RecordSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    state: StateSettings = field(default_factory=StateSettings)
 
     def enabled_venues(self) -> dict[str, VenueSettings]:
         """Venues to connect to, in a stable order."""
@@ -165,8 +245,23 @@ def _symbols(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(raw))
 
 
+def _section(raw: Any, name: str, cls: type) -> Any:
+    """Build one flat settings table; each key's type is that of its default."""
+    table = _table(raw, name, cls.__slots__)
+    defaults = cls()
+    values = {
+        key: _typed(table, key, name, type(getattr(defaults, key)), getattr(defaults, key))
+        for key in cls.__slots__
+    }
+    for key, value in values.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            msg = f"{name}.{key} must not be negative, got {value!r}"
+            raise ConfigError(msg)
+    return cls(**values)
+
+
 def _settings(raw: dict[str, Any]) -> Settings:
-    _table(raw, "config", ("venues", "feeds", "record"))
+    _table(raw, "config", ("venues", *_SECTIONS))
     venues_raw = _table(raw.get("venues", {}), "venues", tuple(DEFAULT_SYMBOLS))
     venues = {}
     for name, defaults in DEFAULT_SYMBOLS.items():
@@ -178,23 +273,18 @@ def _settings(raw: dict[str, Any]) -> Settings:
             ws_url=_typed(table, "ws_url", where, str, default=None),
             rest_url=_typed(table, "rest_url", where, str, default=None),
         )
-    feeds_raw = _table(raw.get("feeds", {}), "feeds", FeedSettings.__slots__)
-    feeds = FeedSettings(
-        queue_size=_typed(feeds_raw, "queue_size", "feeds", int, default=10_000),
-        ping_interval_s=_typed(feeds_raw, "ping_interval_s", "feeds", float, default=20.0),
-    )
-    record_raw = _table(raw.get("record", {}), "record", RecordSettings.__slots__)
-    record = RecordSettings(
-        path=_typed(record_raw, "path", "record", str, default="recordings/liqmon.jsonl.zst"),
-        rotate_mb=_typed(record_raw, "rotate_mb", "record", float, default=256.0),
-    )
+    sections = {name: _section(raw.get(name, {}), name, cls) for name, cls in _SECTIONS.items()}
+    feeds, record, risk = sections["feeds"], sections["record"], sections["risk"]
     if feeds.queue_size < 1 or feeds.ping_interval_s <= 0 or record.rotate_mb <= 0:
         msg = "feeds.queue_size, feeds.ping_interval_s and record.rotate_mb must be positive"
+        raise ConfigError(msg)
+    if risk.interval_s <= 0 or sections["mqtt"].outbox_max < 1:
+        msg = "risk.interval_s and mqtt.outbox_max must be positive"
         raise ConfigError(msg)
     if not any(v.enabled for v in venues.values()):
         msg = "every venue is disabled: nothing to do"
         raise ConfigError(msg)
-    return Settings(venues=MappingProxyType(venues), feeds=feeds, record=record)
+    return Settings(venues=MappingProxyType(venues), **sections)
 
 
 def check_symbols(venue: str, wanted: Sequence[str], listed: Sequence[str]) -> None:

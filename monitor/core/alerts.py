@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from monitor.core.risk import Cluster
 
@@ -74,6 +75,24 @@ class Alert:
     clusters: tuple[Cluster, ...]
     figures: Mapping[str, float | None]
     message: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The alert as a JSON object; the sinks add the ISO `time` (see monitor/sinks)."""
+        return {
+            "id": self.id,
+            "ts_ns": self.ts_ns,
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "side": self.side,
+            "severity": self.severity.value,
+            "critical_shock_pct": self.critical_shock_pct,
+            "threshold_pct": self.threshold_pct,
+            "price": self.price,
+            "low_confidence": self.low_confidence,
+            "figures": dict(self.figures),
+            "clusters": [{"price": c.price, "usd": c.usd} for c in self.clusters],
+            "message": self.message,
+        }
 
 
 @dataclass(slots=True)
