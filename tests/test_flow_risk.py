@@ -19,7 +19,7 @@ from monitor.core.events import (
     Trade,
 )
 from monitor.core.flow import FlowTracker
-from monitor.core.ledger import Outcome
+from monitor.core.ledger import Ledger, Outcome
 from monitor.core.risk import MarketInput, assess, top_clusters
 from monitor.core.venues import venue_params
 
@@ -62,6 +62,51 @@ def test_a_gap_makes_the_next_oi_change_legacy():
     assert update is not None
     assert update.result is not None
     assert update.result.outcome is Outcome.REBASELINED
+
+
+def test_a_restart_is_a_gap_the_oi_change_across_it_is_legacy():
+    params = venue_params("bybit", "BTC")
+    before = FlowTracker(params)
+    before.observe(MarkPrice(**at(1), mark_price=100_000.0))
+    before.observe(OpenInterest(**at(2), open_interest=1_000.0))
+    before.observe(MarkPrice(**at(3), mark_price=100_500.0))
+    before.observe(OpenInterest(**at(4), open_interest=1_100.0))  # observed opens
+    assert before.ledger is not None
+    state = before.ledger.to_state()  # what the snapshot holds at shutdown
+
+    after = FlowTracker.restore(Ledger.from_state(params, state))
+    assert after.ledger is not None
+    assert after.params is params
+    legacy = after.ledger.legacy
+    # No fresh mark yet: open interest cannot be placed and is ignored.
+    assert after.observe(OpenInterest(**at(10), open_interest=1_300.0)) is None
+    after.observe(MarkPrice(**at(11), mark_price=100_400.0))
+    update = after.observe(OpenInterest(**at(12), open_interest=1_300.0))
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.REBASELINED
+    assert after.ledger.legacy == pytest.approx(legacy + 200.0)  # unknown origin, not new
+    assert after.ledger.side_totals() == pytest.approx((1_300.0, 1_300.0))
+    # The gap covers the downtime only: the next change is observed flow again.
+    after.observe(MarkPrice(**at(13), mark_price=100_600.0))
+    update = after.observe(OpenInterest(**at(14), open_interest=1_350.0))
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.APPLIED
+    assert after.ledger.legacy == pytest.approx(legacy + 200.0)
+
+
+def test_without_restore_the_same_change_would_have_been_new_positions():
+    params = venue_params("bybit", "BTC")
+    tracker = FlowTracker(params)
+    tracker.observe(MarkPrice(**at(1), mark_price=100_000.0))
+    tracker.observe(OpenInterest(**at(2), open_interest=1_000.0))
+    tracker.observe(MarkPrice(**at(3), mark_price=100_400.0))
+    update = tracker.observe(OpenInterest(**at(4), open_interest=1_150.0))
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.APPLIED
+    assert update.result.opened == pytest.approx((150.0, 150.0))
 
 
 def linear_book(price: float, per_bin_usd: float, bins: int, delta: float, below: bool):

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from monitor.core.bins import BinGrid
 from monitor.core.ledger import (
     ENTRY_BINS,
+    IncompatibleStateError,
     InvalidObservationError,
     Ledger,
+    LedgerState,
     OiObservation,
     Outcome,
 )
@@ -412,3 +414,140 @@ def test_grid_recentres_without_losing_mass():
 
 def test_one_ledger_fits_in_one_mebibyte():
     assert Ledger(BINANCE, 100_000.0).nbytes <= 1 << 20
+
+
+# ------------------------------------------------------------------- state round trip
+
+
+def assert_identical(a: Ledger, b: Ledger) -> None:
+    sa, sb = a.to_state(), b.to_state()
+    for name in LedgerState.__slots__:
+        left, right = getattr(sa, name), getattr(sb, name)
+        if isinstance(left, np.ndarray):
+            assert np.array_equal(left, right), name
+        else:
+            assert left == right, name
+    for smear in (False, True):
+        fuel_a = a.fuel(a.mark_price, WIDE, smear=smear)
+        fuel_b = b.fuel(b.mark_price, WIDE, smear=smear)
+        for fa, fb in zip(fuel_a, fuel_b, strict=True):
+            assert np.array_equal(fa, fb)
+
+
+@pytest.mark.parametrize("params", [BINANCE, DERIBIT, HYPERLIQUID], ids=lambda p: p.venue)
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(step, min_size=1, max_size=20),
+    start_oi=st.floats(1.0, 1e6),
+    cut=st.integers(0, 20),
+)
+def test_a_ledger_rebuilt_from_its_state_behaves_identically(params, steps, start_oi, cut):
+    price = 50_000.0
+    original = Ledger(params, price)
+    original.cold_start(start_oi, price, price * 0.97, price * 1.03)
+    copy: Ledger | None = None
+    oi = start_oi
+    for i, (move, oi_change, liq_long, liq_short, spread, gap) in enumerate(steps):
+        if i == min(cut, len(steps) - 1):
+            copy = Ledger.from_state(params, original.to_state())
+            assert_identical(original, copy)
+        new_price = price * math.exp(move)
+        low = min(price, new_price) * math.exp(-spread)
+        high = max(price, new_price) * math.exp(spread)
+        oi = max(0.0, oi * (1.0 + oi_change))
+        obs = OiObservation(
+            open_interest=oi,
+            mark_price=new_price,
+            low=low,
+            high=high,
+            liquidated_long=liq_long * oi,
+            liquidated_short=liq_short * oi,
+        )
+        ledgers = [original] if copy is None else [original, copy]
+        if gap:
+            for ledger in ledgers:
+                ledger.note_gap()
+        results = [ledger.apply(obs) for ledger in ledgers]
+        assert all(result == results[0] for result in results)
+        if results[0].outcome is not Outcome.ANOMALY:
+            price = new_price
+        if copy is not None:
+            assert_identical(original, copy)
+    assert copy is not None
+
+
+def test_state_is_an_independent_read_only_copy():
+    ledger = build_cluster()
+    state = ledger.to_state()
+    before = state.quantity.copy()
+    observe(ledger, 900.0, 99_000.0, low=98_000.0, high=100_500.0, liq_long=50.0)
+    assert np.array_equal(state.quantity, before)
+    assert not state.quantity.flags.writeable
+    assert not state.legacy.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        state.quantity[0, 0, 0] = 1.0
+    # Only the live window travels: a state is much smaller than the ledger.
+    assert state.quantity.shape == (2, len(BINANCE.tiers), state.hi - state.lo)
+    assert state.hi - state.lo < ENTRY_BINS
+
+
+def _replaced(state: LedgerState, **changes: Any) -> LedgerState:
+    fields = {name: getattr(state, name) for name in LedgerState.__slots__}
+    return LedgerState(**{**fields, **changes})
+
+
+def _poke(array: np.ndarray, value: float) -> np.ndarray:
+    copy = array.copy()
+    copy[0, 4, 1] = value
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda s: {"tiers": (*s.tiers[:-1], 125.0)}, "tiers"),
+        (lambda s: {"contract_type": ContractType.INVERSE.value}, "contract_type"),
+        (lambda s: {"entry_bin": 0.001}, "entry_grid"),
+        (lambda s: {"entry_bins": ENTRY_BINS * 2}, "entry_grid"),
+        (lambda s: {"lo": -1, "hi": s.hi - s.lo - 1}, "window"),
+        (lambda s: {"lo": s.lo + ENTRY_BINS, "hi": s.hi + ENTRY_BINS}, "window"),
+        (lambda s: {"hi": s.hi + 1}, "shape"),
+        (lambda s: {"quantity": s.quantity[:, :-1]}, "shape"),
+        (lambda s: {"legacy": s.legacy.astype(np.float32)}, "dtype"),
+        (lambda s: {"quantity": _poke(s.quantity, math.nan)}, "non_finite"),
+        (lambda s: {"legacy": _poke(s.legacy, math.inf)}, "non_finite"),
+        (lambda s: {"quantity": _poke(s.quantity, -1.0)}, "negative_size"),
+        (lambda s: {"legacy": _poke(s.legacy, s.quantity[0, 4, 1] + 1.0)}, "legacy_excess"),
+        (lambda s: {"quantity": _poke(s.quantity, s.quantity[0, 4, 1] + 1.0)}, "unbalanced"),
+        (lambda s: {"open_interest": s.open_interest * 1.01}, "unbalanced"),
+        (lambda s: {"mark_price": 0.0}, "negative_size"),
+        (lambda s: {"anchor_log": math.nan}, "non_finite"),
+        (lambda s: {"pending_anomalies": 3}, "counters"),
+        (lambda s: {"anomalies": -1}, "counters"),
+        (lambda s: {"lo": float(s.lo)}, "types"),
+        (lambda s: {"gap": 1}, "types"),
+    ],
+)
+def test_state_that_does_not_fit_is_refused_with_a_reason(change, reason):
+    state = build_cluster().to_state()
+    with pytest.raises(IncompatibleStateError) as refused:
+        Ledger.from_state(BINANCE, _replaced(state, **change(state)))
+    assert refused.value.reason == reason
+    assert isinstance(refused.value, ValueError)
+
+
+def test_state_fits_other_margin_rates_but_not_other_tiers():
+    state = build_cluster().to_state()
+    assert Ledger.from_state(BYBIT, state).open_interest == CLUSTER_OI  # same tiers, other m
+    with pytest.raises(IncompatibleStateError, match="tiers"):
+        Ledger.from_state(DERIBIT, state)
+
+
+def test_a_restored_ledger_books_the_next_change_as_legacy_once_told_of_the_gap():
+    ledger = build_cluster()
+    restored = Ledger.from_state(BINANCE, ledger.to_state())
+    legacy = restored.legacy
+    restored.note_gap()
+    assert observe(restored, CLUSTER_OI + 100.0, 100_500.0) is Outcome.REBASELINED
+    assert restored.legacy == pytest.approx(legacy + 100.0)
+    assert_conserved(restored)

@@ -55,6 +55,23 @@ class FlowTracker:
         self._interval = _Interval()
         self._gap = False
 
+    @classmethod
+    def restore(
+        cls, ledger: Ledger, cold_start_range: float = DEFAULT_COLD_START_RANGE
+    ) -> FlowTracker:
+        """Resume from a ledger restored from a snapshot (`Ledger.from_state`).
+
+        The downtime is a data gap: the ledger is told so (`Ledger.note_gap`), and the
+        first open-interest change after the restart is booked as mass of unknown origin
+        (legacy), never as new positions. As after every observation, the interval starts
+        at the ledger's last mark; open interest is ignored until a fresh mark arrives.
+        """
+        tracker = cls(ledger.params, cold_start_range)
+        ledger.note_gap()
+        tracker.ledger = ledger
+        tracker._interval.see(ledger.mark_price)
+        return tracker
+
     def observe(self, item: FeedItem) -> FlowUpdate | None:
         """Take one event; returns an update when it was an open-interest observation."""
         if isinstance(item, MarkPrice):

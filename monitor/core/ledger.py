@@ -16,6 +16,10 @@ appeared across a data gap); coverage = 1 − legacy / OI.
 
 The grid re-centres itself (by whole entry bins, mass conserved) when the mark drifts
 towards an edge, so a ledger can run for months without growing.
+
+`Ledger.to_state` / `Ledger.from_state` turn a ledger into a plain, immutable value and
+back (bit for bit), so the daemon can write snapshots and resume after a restart; the
+file format lives outside the core, in `monitor.persist`.
 """
 
 from __future__ import annotations
@@ -65,6 +69,119 @@ class InvalidObservationError(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class IncompatibleStateError(ValueError):
+    """A `LedgerState` that cannot become a ledger; `reason` is a short label for reports.
+
+    Raised for state that does not fit the venue parameters (other tiers, contract type
+    or entry grid) and for state that breaks the ledger's invariants (non-finite or
+    negative values, a bad live window, sides that do not sum to the open interest).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class LedgerState:
+    """Everything needed to rebuild a `Ledger` exactly: plain scalars and read-only arrays.
+
+    Only the live window of entry bins [lo, hi) is kept: outside it the ledger holds no
+    mass by construction, so `quantity` and `legacy` have shape (2, tiers, hi − lo).
+    `tiers`, `contract_type`, `entry_bin` and `entry_bins` describe what the cohorts
+    mean; `Ledger.from_state` refuses state whose description differs from its params.
+    The value shares nothing with the ledger it came from.
+    """
+
+    tiers: tuple[float, ...]
+    contract_type: str
+    entry_bin: float
+    entry_bins: int
+    anchor_log: float
+    lo: int
+    hi: int
+    quantity: FloatArray
+    legacy: FloatArray
+    open_interest: float
+    mark_price: float
+    anomalies: int
+    pending_anomalies: int
+    gap: bool
+
+
+STATE_BALANCE_TOLERANCE = 1e-7
+"""Relative tolerance of Σ Q(side) = OI when validating restored state (summation order)."""
+
+
+def _check_state(params: VenueParams, state: LedgerState) -> None:
+    """Raise `IncompatibleStateError` unless `state` fits `params` and the invariants."""
+    _check_state_layout(params, state)
+    _check_state_values(state)
+
+
+def _check_state_layout(params: VenueParams, state: LedgerState) -> None:
+    """What the cohorts mean and where they sit must match the params and this build."""
+    if tuple(state.tiers) != tuple(params.tiers):
+        raise IncompatibleStateError(
+            "tiers", f"state has tiers {state.tiers!r}, params have {params.tiers!r}"
+        )
+    if state.contract_type != params.contract_type.value:
+        raise IncompatibleStateError(
+            "contract_type",
+            f"state is {state.contract_type!r}, params are {params.contract_type.value!r}",
+        )
+    if state.entry_bin != ENTRY_BIN or state.entry_bins != ENTRY_BINS:
+        raise IncompatibleStateError(
+            "entry_grid",
+            f"state grid {state.entry_bins} x {state.entry_bin!r}, "
+            f"this build uses {ENTRY_BINS} x {ENTRY_BIN!r}",
+        )
+    counts = (state.lo, state.hi, state.anomalies, state.pending_anomalies)
+    if not all(type(v) is int for v in counts) or type(state.gap) is not bool:
+        raise IncompatibleStateError("types", "window, counters or gap flag of the wrong type")
+    if not 0 <= state.lo <= state.hi <= ENTRY_BINS:
+        raise IncompatibleStateError(
+            "window", f"live window [{state.lo}, {state.hi}) outside [0, {ENTRY_BINS})"
+        )
+    shape = (2, len(params.tiers), state.hi - state.lo)
+    for name, array in (("quantity", state.quantity), ("legacy", state.legacy)):
+        if not isinstance(array, np.ndarray) or array.dtype != np.float64:
+            raise IncompatibleStateError("dtype", f"{name} must be a float64 array")
+        if array.shape != shape:
+            raise IncompatibleStateError(
+                "shape", f"{name} has shape {array.shape}, expected {shape}"
+            )
+
+
+def _check_state_values(state: LedgerState) -> None:
+    """Finite, non-negative, balanced: the invariants of model-spec §5 hold."""
+    for name, array in (("quantity", state.quantity), ("legacy", state.legacy)):
+        if not np.isfinite(array).all():
+            raise IncompatibleStateError("non_finite", f"{name} holds NaN or infinity")
+        if (array < 0.0).any():
+            raise IncompatibleStateError("negative_size", f"{name} holds negative quantities")
+    if (state.legacy > state.quantity * (1.0 + 1e-9) + 1e-12).any():
+        raise IncompatibleStateError("legacy_excess", "legacy mass exceeds a cohort's quantity")
+    scalars = (state.anchor_log, state.open_interest, state.mark_price)
+    if not all(math.isfinite(v) for v in scalars):
+        raise IncompatibleStateError("non_finite", "anchor, open interest or mark not finite")
+    if state.open_interest < 0.0 or state.mark_price <= 0.0:
+        raise IncompatibleStateError("negative_size", "negative open interest or price <= 0")
+    if state.anomalies < 0 or not 0 <= state.pending_anomalies < ANOMALY_CONFIRMATIONS:
+        raise IncompatibleStateError("counters", "anomaly counters out of range")
+    if state.lo == state.hi and state.open_interest > 0.0:
+        raise IncompatibleStateError("unbalanced", "open interest without any cohort")
+    for side, label in ((LONG, "long"), (SHORT, "short")):
+        total = float(state.quantity[side].sum())
+        if not math.isclose(
+            total, state.open_interest, rel_tol=STATE_BALANCE_TOLERANCE, abs_tol=1e-12
+        ):
+            raise IncompatibleStateError(
+                "unbalanced",
+                f"{label} quantities sum to {total!r}, open interest is {state.open_interest!r}",
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -230,6 +347,58 @@ class Ledger:
         copy = self._quantity.copy()
         copy.setflags(write=False)
         return copy
+
+    # ----------------------------------------------------------------- state
+
+    def to_state(self) -> LedgerState:
+        """An independent, immutable copy of the ledger (model-spec §5 state).
+
+        Call it from the ledger's owner; the value it returns can then be written from
+        any thread while the ledger keeps changing.
+        """
+        window = slice(self._lo, self._hi)
+        quantity = self._quantity[:, :, window].copy()
+        legacy = self._legacy[:, :, window].copy()
+        quantity.setflags(write=False)
+        legacy.setflags(write=False)
+        return LedgerState(
+            tiers=tuple(self.params.tiers),
+            contract_type=self.params.contract_type.value,
+            entry_bin=ENTRY_BIN,
+            entry_bins=ENTRY_BINS,
+            anchor_log=float(self._anchor_log),
+            lo=int(self._lo),
+            hi=int(self._hi),
+            quantity=quantity,
+            legacy=legacy,
+            open_interest=float(self.open_interest),
+            mark_price=float(self.mark_price),
+            anomalies=int(self.anomalies),
+            pending_anomalies=int(self._pending_anomalies),
+            gap=bool(self._gap),
+        )
+
+    @classmethod
+    def from_state(cls, params: VenueParams, state: LedgerState) -> Ledger:
+        """Rebuild the ledger `state` was taken from, under `params`.
+
+        The result behaves exactly like the original: the same observations give the same
+        arrays and the same fuel. Other maintenance rates, tier priors or undercounts are
+        accepted (they change what happens next, not what the cohorts are); other tiers,
+        contract type or entry grid are not. Raises `IncompatibleStateError`.
+        """
+        _check_state(params, state)
+        ledger = cls(params, state.mark_price)
+        ledger._set_anchor(state.anchor_log)
+        ledger._quantity[:, :, state.lo : state.hi] = state.quantity
+        ledger._legacy[:, :, state.lo : state.hi] = state.legacy
+        ledger._lo, ledger._hi = state.lo, state.hi
+        ledger.open_interest = state.open_interest
+        ledger.mark_price = state.mark_price
+        ledger.anomalies = state.anomalies
+        ledger._pending_anomalies = state.pending_anomalies
+        ledger._gap = state.gap
+        return ledger
 
     # ----------------------------------------------------------------- updates
 
