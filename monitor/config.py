@@ -18,7 +18,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -75,6 +75,7 @@ class RiskSettings:
 
     interval_s: float = 5.0
     recheck_move_pct: float = 0.5
+    stale_after_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +248,12 @@ def _symbols(raw: Any, where: str) -> tuple[str, ...]:
 
 def _section(raw: Any, name: str, cls: type) -> Any:
     """Build one flat settings table; each key's type is that of its default."""
-    table = _table(raw, name, cls.__slots__)
+    keys = tuple(f.name for f in fields(cls))
+    table = _table(raw, name, keys)
     defaults = cls()
     values = {
         key: _typed(table, key, name, type(getattr(defaults, key)), getattr(defaults, key))
-        for key in cls.__slots__
+        for key in keys
     }
     for key, value in values.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:

@@ -126,6 +126,15 @@ class AlertPolicy:
         self.thresholds = thresholds or AlertThresholds()
         self._states: dict[tuple[str, str, str], _State] = {}
 
+    def level(self, venue: str, symbol: str, side: str) -> str:
+        """The state of one (market, side): "none", "warning", "critical" or "stale"."""
+        state = self._states.get((venue, symbol, side))
+        if state is None:
+            return "none"
+        if state.stale:
+            return "stale"
+        return state.level.name.lower()
+
     def observe(self, obs: Observation) -> list[Alert]:
         """Fold in one observation; returns the alerts it triggers (often none)."""
         state = self._states.setdefault((obs.venue, obs.symbol, obs.side), _State())

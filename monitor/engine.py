@@ -1,0 +1,413 @@
+"""The single writer: owns every ledger, turns events into risk snapshots and alerts.
+
+One `Engine` instance is fed by one task (the daemon's consumer of the bounded feed queue,
+or the replay loop); nothing else touches its ledgers. It reads no clock and does no I/O:
+time comes in as values (`ingest` uses each event's receive time, `cycle` takes `now_ns`),
+so a replay on a simulated clock produces exactly the alerts a live run would.
+
+A risk cycle computes, per (venue, symbol) and per asset across venues ("all"):
+fuel from the ledger (smeared), depth from the venue's book, the figures of three
+depth scenarios, freshness, and the alerts of model-spec §6. The result is an immutable
+`RiskSnapshot`: metrics, the HTTP API and the MQTT state topics all read that, never the
+live ledgers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from monitor.config import AlertSettings, RiskSettings
+from monitor.core.alerts import Alert, AlertPolicy, AlertThresholds, Observation
+from monitor.core.bins import BinGrid, FloatArray
+from monitor.core.cascade import STANDARD_SCENARIOS, Scenario
+from monitor.core.events import (
+    FeedItem,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+)
+from monitor.core.flow import FlowTracker
+from monitor.core.ledger import Ledger
+from monitor.core.risk import MarketInput, MarketRisk, SideRisk, assess
+from monitor.core.venues import UnknownVenueError, VenueParams, venue_params
+from monitor.feeds.base import Instrument
+from monitor.feeds.book import DepthView
+
+log = logging.getLogger("liqmon.engine")
+
+NS = 1_000_000_000
+AGGREGATE = "all"
+"""The venue label of a per-asset market aggregated across venues."""
+SCENARIO_NAMES: Mapping[Scenario, str] = MappingProxyType(
+    dict(zip(STANDARD_SCENARIOS, ("displayed", "stressed_median", "stressed_p90"), strict=True))
+)
+"""Metric and API labels of the three published depth scenarios (W = 1, 0.29, 0.06)."""
+SIDES = ("down", "up")
+STREAMS = ("mark", "open_interest", "book")
+OI_STALE_FACTOR = 2.0
+"""Open interest may be polled (Binance every 5-30 s): it gets twice the price deadline."""
+
+
+def params_for(venue: str, asset: str) -> VenueParams:
+    """Default ledger parameters; an asset without its own defaults borrows the venue's BTC.
+
+    Margin tiers of altcoins are usually stricter than BTC's; borrowing BTC's places their
+    liquidation levels slightly too far away. Logged, so the assumption is visible.
+    """
+    try:
+        return venue_params(venue, asset)
+    except UnknownVenueError:
+        log.warning("%s/%s: no ledger defaults, using the venue's BTC parameters", venue, asset)
+        return dataclasses.replace(venue_params(venue, "BTC"), asset=asset)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """One market at the end of a risk cycle. Arrays are read-only copies."""
+
+    venue: str
+    symbol: str
+    asset: str
+    price: float | None
+    open_interest: float | None  # base units, one side
+    coverage: float
+    warm: bool  # the ledger holds positions (first OI with a price seen)
+    stale: bool
+    ages_s: Mapping[str, float]  # stream -> seconds since its last event
+    risk: MarketRisk | None
+    long_fuel: FloatArray | None  # USD per relative bin below the price
+    short_fuel: FloatArray | None  # USD per relative bin above the price
+    book_reach_pct: Mapping[str, float]  # side -> log % from mid to the farthest level
+    book_levels: Mapping[str, int]
+    liquidated_usd: Mapping[str, float]  # side -> cumulative observed, since start
+
+    @property
+    def open_interest_usd(self) -> float:
+        """Open interest valued at the mark."""
+        if self.open_interest is None or self.price is None:
+            return 0.0
+        return self.open_interest * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    """Everything a cycle computed, keyed by (venue, symbol); "all" = per-asset aggregate."""
+
+    ts_ns: int
+    grid: BinGrid
+    markets: Mapping[tuple[str, str], MarketSnapshot]
+    alert_levels: Mapping[tuple[str, str, str], str]  # (venue, symbol, side) -> level name
+    cycles: int
+
+    @classmethod
+    def empty(cls, grid: BinGrid) -> RiskSnapshot:
+        """Before the first cycle."""
+        return cls(ts_ns=0, grid=grid, markets=MappingProxyType({}), alert_levels={}, cycles=0)
+
+
+@dataclass(slots=True)
+class _Market:
+    instrument: Instrument
+    flow: FlowTracker
+    last_ns: dict[str, int] = field(default_factory=dict)  # stream -> recv ns
+    liquidated_usd: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    book: DepthView | None = None  # the last synced book
+
+
+def _read_only(array: FloatArray) -> FloatArray:
+    copy = np.array(array, dtype=np.float64)
+    copy.flags.writeable = False
+    return copy
+
+
+class Engine:
+    """Ledgers of every configured market, and the alert policy; one writer only."""
+
+    def __init__(
+        self,
+        risk: RiskSettings,
+        alerts: AlertSettings,
+        *,
+        started_ns: int,
+        grid: BinGrid | None = None,
+    ) -> None:
+        self.settings = risk
+        self.grid = grid or BinGrid()
+        self.policy = AlertPolicy(
+            AlertThresholds(
+                warning_pct=alerts.warning_pct,
+                critical_pct=alerts.critical_pct,
+                resolve_factor=alerts.resolve_factor,
+                resolve_hold_s=alerts.resolve_hold_s,
+                cooldown_s=alerts.cooldown_s,
+                low_coverage=alerts.low_coverage,
+            )
+        )
+        self.started_ns = started_ns
+        self.snapshot = RiskSnapshot.empty(self.grid)
+        self.refused: Counter[tuple[str, str]] = Counter()  # (venue, reason)
+        self.recheck_wanted = False
+        self._markets: dict[tuple[str, str], _Market] = {}
+        self._restored: dict[tuple[str, str], Ledger] = {}
+        self._cycle_price: dict[tuple[str, str], float] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    def restore(self, ledgers: Mapping[tuple[str, str], Ledger]) -> None:
+        """Ledgers from a snapshot, adopted when their market is registered."""
+        self._restored.update(ledgers)
+        for key, market in self._markets.items():
+            if key in self._restored and market.flow.ledger is None:
+                market.flow = FlowTracker.restore(self._restored.pop(key))
+
+    def register(self, instruments: Iterable[Instrument]) -> None:
+        """Markets to follow; events of other symbols are ignored."""
+        for instrument in instruments:
+            key = (instrument.venue, instrument.symbol)
+            if key in self._markets:
+                continue
+            restored = self._restored.pop(key, None)
+            flow = (
+                FlowTracker(params_for(instrument.venue, instrument.asset))
+                if restored is None
+                else FlowTracker.restore(restored)
+            )
+            self._markets[key] = _Market(instrument, flow)
+
+    @property
+    def markets(self) -> list[tuple[str, str]]:
+        """Registered (venue, symbol) keys."""
+        return list(self._markets)
+
+    def ledgers(self) -> dict[tuple[str, str], Ledger]:
+        """The live ledgers (for the snapshot writer, called from the writer's task)."""
+        return {key: m.flow.ledger for key, m in self._markets.items() if m.flow.ledger}
+
+    # ------------------------------------------------------------------ events
+
+    def ingest(self, item: FeedItem) -> None:
+        """Fold one event into its market's ledger and freshness clocks."""
+        key = (item.venue, item.symbol)
+        market = self._markets.get(key)
+        if market is None:
+            return
+        if isinstance(item, MarkPrice):
+            market.last_ns["mark"] = item.ts_recv_ns
+            reference = self._cycle_price.get(key)
+            move = self.settings.recheck_move_pct / 100.0
+            if reference is not None and abs(math.log(item.mark_price / reference)) >= move:
+                self.recheck_wanted = True
+        elif isinstance(item, OpenInterest):
+            market.last_ns["open_interest"] = item.ts_recv_ns
+        elif isinstance(item, Liquidation):
+            side = "down" if item.side.value == "long" else "up"
+            market.liquidated_usd[side] += item.notional_usd
+        update = market.flow.observe(item)
+        if update is not None and update.refused is not None:
+            self.refused[(item.venue, update.refused)] += 1
+
+    # ------------------------------------------------------------------ risk cycle
+
+    def cycle(
+        self, now_ns: int, books: Mapping[tuple[str, str], DepthView | None]
+    ) -> tuple[RiskSnapshot, list[Alert]]:
+        """Compute every market's risk and the alerts it triggers; keeps the snapshot.
+
+        `books` holds each market's synced book (None while it resyncs). The book feeds
+        the venue's book builder, not this engine, so its freshness is measured here: a
+        market keeps its last synced book through a short resync and turns stale only when
+        no synced book was seen for the stale deadline.
+        """
+        self.recheck_wanted = False
+        markets: dict[tuple[str, str], MarketSnapshot] = {}
+        inputs_by_asset: dict[str, list[tuple[MarketSnapshot, MarketInput]]] = defaultdict(list)
+        for key, market in self._markets.items():
+            book = books.get(key)
+            if book is not None:
+                market.book = book
+                market.last_ns["book"] = now_ns
+            snapshot, market_input = self._market(now_ns, market)
+            markets[key] = snapshot
+            if market_input is not None and not snapshot.stale:
+                inputs_by_asset[snapshot.asset].append((snapshot, market_input))
+            if snapshot.price is not None:
+                self._cycle_price[key] = snapshot.price
+        assets = sorted({m.instrument.asset for m in self._markets.values()})
+        for asset in assets:
+            markets[(AGGREGATE, asset)] = self._aggregate(asset, markets, inputs_by_asset[asset])
+        alerts: list[Alert] = []
+        levels: dict[tuple[str, str, str], str] = {}
+        for snapshot in markets.values():
+            alerts.extend(self._alerts(now_ns, snapshot))
+            for side in SIDES:
+                key3 = (snapshot.venue, snapshot.symbol, side)
+                levels[key3] = self.policy.level(*key3)
+        self.snapshot = RiskSnapshot(
+            ts_ns=now_ns,
+            grid=self.grid,
+            markets=MappingProxyType(markets),
+            alert_levels=MappingProxyType(levels),
+            cycles=self.snapshot.cycles + 1,
+        )
+        return self.snapshot, alerts
+
+    def _ages(self, now_ns: int, market: _Market) -> dict[str, float]:
+        return {
+            stream: max(0.0, (now_ns - market.last_ns.get(stream, self.started_ns)) / NS)
+            for stream in STREAMS
+        }
+
+    def _market(self, now_ns: int, market: _Market) -> tuple[MarketSnapshot, MarketInput | None]:
+        instrument, flow, book = market.instrument, market.flow, market.book
+        ledger = flow.ledger
+        ages = self._ages(now_ns, market)
+        deadline = self.settings.stale_after_s
+        stale = (
+            ages["mark"] > deadline
+            or ages["open_interest"] > OI_STALE_FACTOR * deadline
+            or ages["book"] > deadline
+        )
+        price = flow.mark
+        reach, levels = _book_shape(price, book)
+        risk = None
+        market_input = None
+        long_fuel = short_fuel = None
+        if ledger is not None and price is not None:
+            long_fuel, short_fuel = (
+                _read_only(a) for a in ledger.fuel(price, self.grid, smear=True)
+            )
+            market_input = MarketInput(
+                price=price,
+                long_fuel=long_fuel,
+                short_fuel=short_fuel,
+                bids=None if book is None else (book.bid_prices, book.bid_sizes),
+                asks=None if book is None else (book.ask_prices, book.ask_sizes),
+                open_interest_usd=ledger.open_interest * price,
+                coverage=ledger.coverage,
+            )
+            risk = assess(instrument.venue, instrument.symbol, [market_input], self.grid)
+        snapshot = MarketSnapshot(
+            venue=instrument.venue,
+            symbol=instrument.symbol,
+            asset=instrument.asset,
+            price=price,
+            open_interest=None if ledger is None else ledger.open_interest,
+            coverage=0.0 if ledger is None else ledger.coverage,
+            warm=ledger is not None,
+            stale=stale,
+            ages_s=MappingProxyType(ages),
+            risk=risk,
+            long_fuel=long_fuel,
+            short_fuel=short_fuel,
+            book_reach_pct=MappingProxyType(reach),
+            book_levels=MappingProxyType(levels),
+            liquidated_usd=MappingProxyType(dict(market.liquidated_usd)),
+        )
+        return snapshot, market_input
+
+    def _aggregate(
+        self,
+        asset: str,
+        markets: Mapping[tuple[str, str], MarketSnapshot],
+        contributions: list[tuple[MarketSnapshot, MarketInput]],
+    ) -> MarketSnapshot:
+        """One asset across its fresh venues: fuel and depth add up bin by bin."""
+        members = [m for m in markets.values() if m.asset == asset and m.venue != AGGREGATE]
+        risk = None
+        long_fuel = short_fuel = None
+        if contributions:
+            inputs = [i for _, i in contributions]
+            risk = assess(AGGREGATE, asset, inputs, self.grid)
+            long_fuel = _read_only(np.sum([i.long_fuel for i in inputs], axis=0))
+            short_fuel = _read_only(np.sum([i.short_fuel for i in inputs], axis=0))
+        liquidated: defaultdict[str, float] = defaultdict(float)
+        for member in members:
+            for side, usd in member.liquidated_usd.items():
+                liquidated[side] += usd
+        return MarketSnapshot(
+            venue=AGGREGATE,
+            symbol=asset,
+            asset=asset,
+            price=None if risk is None else risk.price,
+            open_interest=sum(m.open_interest or 0.0 for m in members if not m.stale) or None,
+            coverage=0.0 if risk is None else risk.coverage,
+            warm=any(m.warm for m in members),
+            stale=not contributions,
+            ages_s=MappingProxyType(
+                {s: min(m.ages_s[s] for m in members) for s in STREAMS} if members else {}
+            ),
+            risk=risk,
+            long_fuel=long_fuel,
+            short_fuel=short_fuel,
+            book_reach_pct=MappingProxyType({}),
+            book_levels=MappingProxyType({}),
+            liquidated_usd=MappingProxyType(dict(liquidated)),
+        )
+
+    def _alerts(self, now_ns: int, market: MarketSnapshot) -> list[Alert]:
+        if not market.warm and not market.stale:
+            return []  # still starting up: neither risk nor staleness to report
+        alerts = []
+        for side in SIDES:
+            side_risk = _side(market.risk, side)
+            displayed = None if side_risk is None else side_risk.reports[0]
+            observation = Observation(
+                now_ns=now_ns,
+                venue=market.venue,
+                symbol=market.symbol,
+                side=side,
+                critical_shock_pct=None if displayed is None else displayed.critical_shock_pct,
+                price=market.price or 0.0,
+                coverage=market.coverage,
+                stale=market.stale,
+                clusters=() if side_risk is None else side_risk.clusters,
+                figures=_alert_figures(side_risk),
+            )
+            alerts.extend(self.policy.observe(observation))
+        return alerts
+
+
+def _side(risk: MarketRisk | None, side: str) -> SideRisk | None:
+    if risk is None:
+        return None
+    return risk.down if side == "down" else risk.up
+
+
+def _alert_figures(side_risk: SideRisk | None) -> dict[str, float | None]:
+    """The numbers behind an alert: critical shock and sell size per scenario, depth."""
+    if side_risk is None:
+        return {}
+    figures: dict[str, float | None] = {}
+    for report in side_risk.reports:
+        name = SCENARIO_NAMES.get(report.scenario, f"w{report.scenario.withdrawal:g}")
+        figures[f"critical_shock_pct_{name}"] = report.critical_shock_pct
+        figures[f"critical_sell_usd_{name}"] = report.critical_sell_usd
+        for within in ("1", "2"):
+            figures[f"depth_usd_within_{within}pct_{name}"] = report.depth_usd_within_pct[within]
+    displayed = side_risk.reports[0]
+    for within in ("1", "2"):
+        figures[f"fuel_usd_within_{within}pct"] = displayed.fuel_usd_within_pct[within]
+    return figures
+
+
+def _book_shape(
+    price: float | None, book: DepthView | None
+) -> tuple[dict[str, float], dict[str, int]]:
+    """How far each side of the book reaches (log %) and how many levels it holds."""
+    if book is None:
+        return {}, {}
+    levels = {"bid": int(book.bid_prices.size), "ask": int(book.ask_prices.size)}
+    reach: dict[str, float] = {}
+    if price is not None and book.bid_prices.size:
+        reach["bid"] = max(0.0, 100.0 * math.log(price / float(book.bid_prices[-1])))
+    if price is not None and book.ask_prices.size:
+        reach["ask"] = max(0.0, 100.0 * math.log(float(book.ask_prices[-1]) / price))
+    return reach, levels
