@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from monitor import __version__, app
+from monitor import __version__, app, daemon
 from monitor.config import ConfigError, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
@@ -89,6 +89,21 @@ def _record(args: argparse.Namespace) -> int:
         return 1
 
 
+def _run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format)
+    code = 0
+    try:
+        settings = load_settings(args.config)
+        code = asyncio.run(daemon.run(settings))
+    except* ConfigError as group:
+        print(f"liqmon run: {group.exceptions[0]}", file=sys.stderr)
+        code = EXIT_BAD_INPUT
+    except* OSError as group:  # the HTTP port is taken, the state dir is not writable
+        print(f"liqmon run: cannot start: {group.exceptions[0]}", file=sys.stderr)
+        code = 1
+    return code
+
+
 def _check_config(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
@@ -134,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", type=float, help="stop after this many seconds")
     record.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     record.set_defaults(handler=_record)
+
+    run = commands.add_parser(
+        "run",
+        help="the daemon: live feeds, risk every few seconds, MQTT alerts, /metrics",
+        description=(
+            "Connects to every enabled venue (default: BTC and ETH on all five), keeps the "
+            "liquidation ledgers, computes cascade risk every risk.interval_s seconds and "
+            "publishes alerts over MQTT (and a webhook when configured), Prometheus metrics "
+            "and the HTTP API (default http://127.0.0.1:9464). Stops cleanly on "
+            "SIGINT/SIGTERM, saving the ledgers to state.dir."
+        ),
+    )
+    _config_argument(run)
+    run.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
+    run.set_defaults(handler=_run)
 
     check = commands.add_parser(
         "check-config", help="validate a config file and print the venues and symbols"

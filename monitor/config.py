@@ -280,8 +280,8 @@ def _settings(raw: dict[str, Any]) -> Settings:
     if feeds.queue_size < 1 or feeds.ping_interval_s <= 0 or record.rotate_mb <= 0:
         msg = "feeds.queue_size, feeds.ping_interval_s and record.rotate_mb must be positive"
         raise ConfigError(msg)
-    if risk.interval_s <= 0 or sections["mqtt"].outbox_max < 1:
-        msg = "risk.interval_s and mqtt.outbox_max must be positive"
+    if risk.interval_s <= 0 or min(sections["mqtt"].outbox_max, sections["webhook"].outbox_max) < 1:
+        msg = "risk.interval_s, mqtt.outbox_max and webhook.outbox_max must be positive"
         raise ConfigError(msg)
     if not any(v.enabled for v in venues.values()):
         msg = "every venue is disabled: nothing to do"

@@ -1,0 +1,352 @@
+"""`liqmon run`: feeds → bounded queue → single-writer engine → risk cycles → sinks.
+
+Task layout (one TaskGroup, every task named):
+
+- `venue:<name>`: loads the venue's instruments and runs its `FeedSupervisor`. A bug that
+  escapes a supervisor restarts that venue after a backoff (counted in
+  `liqmon_feed_crashes_total`); the other venues keep running. An unknown symbol is a
+  configuration error and stops the daemon at start-up.
+- `engine`: the only task that touches ledgers; drains the feed queue in batches.
+- `risk`: a cycle every `risk.interval_s`, or at once when a mark moves more than
+  `risk.recheck_move_pct` since the last cycle (at most one extra cycle per 100 ms).
+- `state`: writes the ledger snapshot every `state.snapshot_interval_s` (off the loop).
+- `mqtt`, `webhook`: deliver alerts from their on-disk outboxes.
+- the HTTP API (aiohttp runner, not a task of ours).
+
+Shutdown (SIGINT/SIGTERM): feeds stop first, the queue is drained into the engine, the
+ledgers are saved, the sinks publish their last state and `offline`, the HTTP server closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from monitor.app import install_stop_signals, load_instruments
+from monitor.backoff import full_jitter
+from monitor.clock import Clock, SystemClock
+from monitor.config import ConfigError, Settings, VenueSettings
+from monitor.core.alerts import Alert, Severity
+from monitor.core.events import FeedItem
+from monitor.core.ledger import LedgerState
+from monitor.core.venues import VenueParams
+from monitor.engine import SIDES, Engine, RiskSnapshot, params_for
+from monitor.feeds.base import Instrument
+from monitor.feeds.book import DepthView
+from monitor.feeds.registry import make_adapter
+from monitor.feeds.rejects import RejectLog
+from monitor.feeds.supervisor import FeedSupervisor
+from monitor.http_api import build_app
+from monitor.metrics import FeedSource, SinkStatus, build_registry
+from monitor.persist import load_ledgers, save_ledgers
+from monitor.sinks.mqtt import MqttSink
+from monitor.sinks.outbox import Outbox
+from monitor.sinks.payload import market_document
+from monitor.sinks.webhook import WebhookSink
+
+log = logging.getLogger("liqmon")
+
+ENGINE_BATCH = 1_000
+"""Events the engine takes per wake-up before yielding to the loop."""
+MIN_RECHECK_GAP_S = 0.1
+SHUTDOWN_STEP_S = 3.0
+"""Each shutdown step (drain, save, sinks) gets at most this long: 10 s in all."""
+
+
+class Daemon:
+    """The running daemon; also the metrics collector's and the HTTP API's data source."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.queue: asyncio.Queue[FeedItem] = asyncio.Queue(maxsize=settings.feeds.queue_size)
+        self.rejects = RejectLog(monotonic=self.clock.monotonic)
+        self.engine = Engine(settings.risk, settings.alerts, started_ns=self.clock.time_ns())
+        self.supervisors: dict[str, FeedSupervisor] = {}
+        self.crashes: Counter[str] = Counter()
+        self.alert_counts: Counter[str] = Counter()
+        self.state_dir = Path(settings.state.dir)
+        self.mqtt: MqttSink | None = None
+        self.webhook: WebhookSink | None = None
+        self.registry, self.cycle_seconds = build_registry(self)
+        self.http_port: int | None = None
+        self.started = asyncio.Event()  # HTTP up, tasks running (tests wait on it)
+        self._recheck = asyncio.Event()
+        self._last_cycle = 0.0
+
+    # ------------------------------------------------------------------ metric sources
+
+    def risk_snapshot(self) -> RiskSnapshot:
+        """The latest risk snapshot (immutable)."""
+        return self.engine.snapshot
+
+    def feed_sources(self) -> Iterable[FeedSource]:
+        """Running venue supervisors."""
+        return list(self.supervisors.values())
+
+    def sink_status(self) -> Iterable[SinkStatus]:
+        """Configured alert sinks."""
+        status = []
+        if self.mqtt is not None:
+            outbox = self.mqtt.outbox
+            status.append(
+                SinkStatus(
+                    "mqtt", self.mqtt.connected, len(outbox), outbox.dropped, self.mqtt.published
+                )
+            )
+        if self.webhook is not None:
+            outbox = self.webhook.outbox
+            status.append(
+                SinkStatus(
+                    "webhook",
+                    self.webhook.healthy,
+                    len(outbox),
+                    outbox.dropped,
+                    {"alert": self.webhook.delivered},
+                )
+            )
+        return status
+
+    def rejected(self) -> Mapping[tuple[str, str], int]:
+        """Rejected frames by (venue, reason)."""
+        return self.rejects.counts
+
+    def refused(self) -> Mapping[tuple[str, str], int]:
+        """Open-interest observations the ledger refused."""
+        return self.engine.refused
+
+    def alerts_sent(self) -> Mapping[str, int]:
+        """Alerts raised by severity."""
+        return self.alert_counts
+
+    def queue_depth(self) -> tuple[int, int]:
+        """Items in the feed queue and its capacity."""
+        return self.queue.qsize(), self.queue.maxsize
+
+    def venue_crashes(self) -> Mapping[str, int]:
+        """Venue feed restarts after an unexpected error."""
+        return self.crashes
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then shut down in order."""
+        outboxes = self._open_sinks()
+        runner = await self._start_http()
+        try:
+            async with aiohttp.ClientSession() as http:
+                if self.webhook is None and self.settings.webhook.url:
+                    self.webhook = WebhookSink(self.settings.webhook, outboxes["webhook"], http)
+                await self._run_tasks(stop, http)
+        finally:
+            await runner.cleanup()
+            for outbox in outboxes.values():
+                outbox.close()
+
+    async def _run_tasks(self, stop: asyncio.Event, http: aiohttp.ClientSession) -> None:
+        async with asyncio.TaskGroup() as tg:
+            feeds = [
+                tg.create_task(self._venue(name, venue, http), name=f"venue:{name}")
+                for name, venue in self.settings.enabled_venues().items()
+            ]
+            engine = tg.create_task(self._consume(), name="engine")
+            risk = tg.create_task(self._risk_loop(), name="risk")
+            state = tg.create_task(self._state_loop(), name="state")
+            sinks = [
+                tg.create_task(sink.run(), name=name)
+                for name, sink in (("mqtt", self.mqtt), ("webhook", self.webhook))
+                if sink is not None
+            ]
+            self.started.set()
+            await stop.wait()
+            log.info("stopping")
+            await _cancel(feeds)
+            await self._drain(engine)
+            await _cancel([risk, state])
+            await asyncio.wait_for(self._save(), SHUTDOWN_STEP_S)
+            await _cancel(sinks)
+
+    async def _drain(self, engine: asyncio.Task[None]) -> None:
+        """Stop the engine task, then fold in what the stopped feeds had queued."""
+        engine.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await engine
+        while not self.queue.empty():
+            self.engine.ingest(self.queue.get_nowait())
+
+    async def _start_http(self) -> web.AppRunner:
+        app = build_app(
+            self.risk_snapshot, self.registry, low_coverage=self.settings.alerts.low_coverage
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.http.host, self.settings.http.port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port only here
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http.port
+        log.info("HTTP API on http://%s:%s", self.settings.http.host, self.http_port)
+        return runner
+
+    def _open_sinks(self) -> dict[str, Outbox]:
+        outboxes: dict[str, Outbox] = {}
+        mqtt = self.settings.mqtt
+        if mqtt.enabled:
+            outboxes["mqtt"] = Outbox(self.state_dir / "outbox-mqtt.sqlite3", mqtt.outbox_max)
+            self.mqtt = MqttSink(mqtt, outboxes["mqtt"])
+        webhook = self.settings.webhook
+        if webhook.url:
+            path = self.state_dir / "outbox-webhook.sqlite3"
+            outboxes["webhook"] = Outbox(path, webhook.outbox_max)
+        return outboxes
+
+    # ------------------------------------------------------------------ feeds
+
+    async def _venue(self, name: str, venue: VenueSettings, http: aiohttp.ClientSession) -> None:
+        """Run one venue forever; an unexpected error restarts it after a backoff."""
+        delays = full_jitter(initial=1.0, cap=60.0)
+        while True:
+            try:
+                adapter = make_adapter(name, venue.ws_url, venue.rest_url)
+                instruments = await load_instruments(adapter, http, venue.symbols)
+                supervisor = FeedSupervisor(
+                    adapter,
+                    instruments,
+                    self.queue,
+                    clock=self.clock,
+                    http=http,
+                    rejects=self.rejects,
+                    ping_interval_s=self.settings.feeds.ping_interval_s,
+                )
+                if not any(venue_name == name for venue_name, _ in self.engine.markets):
+                    self._restore(name, instruments)
+                self.engine.register(instruments)
+                self.supervisors[name] = supervisor
+                await supervisor.run()
+            except ConfigError:
+                raise
+            except Exception:
+                self.crashes[name] += 1
+                delay = next(delays)
+                log.exception("venue %s failed; restarting it in %.1fs", name, delay)
+                await asyncio.sleep(delay)
+
+    async def _consume(self) -> None:
+        engine, queue = self.engine, self.queue
+        while True:
+            engine.ingest(await queue.get())
+            for _ in range(ENGINE_BATCH):
+                try:
+                    engine.ingest(queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            if engine.recheck_wanted:
+                self._recheck.set()
+
+    # ------------------------------------------------------------------ risk
+
+    async def _risk_loop(self) -> None:
+        interval = self.settings.risk.interval_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recheck.wait(), interval)
+            self._recheck.clear()
+            gap = MIN_RECHECK_GAP_S - (time.monotonic() - self._last_cycle)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            self.run_cycle()
+
+    def books(self) -> dict[tuple[str, str], DepthView | None]:
+        """Every synced book as sorted arrays (None while a book resyncs)."""
+        return {
+            (venue, symbol): book.view() if book.synced else None
+            for venue, supervisor in self.supervisors.items()
+            for symbol, book in supervisor.books.items()
+        }
+
+    def run_cycle(self) -> list[Alert]:
+        """One risk cycle: compute, publish alerts and retained state, time it."""
+        started = time.perf_counter()
+        snapshot, alerts = self.engine.cycle(self.clock.time_ns(), self.books())
+        for alert in alerts:
+            self._publish_alert(alert)
+        if self.mqtt is not None:
+            for (venue, symbol), market in snapshot.markets.items():
+                levels = {s: snapshot.alert_levels.get((venue, symbol, s), "none") for s in SIDES}
+                document = market_document(
+                    market, snapshot.ts_ns, levels, self.settings.alerts.low_coverage
+                )
+                self.mqtt.publish_state(venue, symbol, document)
+        self._last_cycle = time.monotonic()
+        self.cycle_seconds.observe(time.perf_counter() - started)
+        return alerts
+
+    def _publish_alert(self, alert: Alert) -> None:
+        self.alert_counts[alert.severity.value] += 1
+        quiet = alert.severity in (Severity.RESOLVED, Severity.DATA_RESTORED)
+        log.log(logging.INFO if quiet else logging.WARNING, "alert %s: %s", alert.id, alert.message)
+        for sink in (self.mqtt, self.webhook):
+            if sink is not None:
+                sink.publish_alert(alert)
+
+    # ------------------------------------------------------------------ state
+
+    def snapshot_path(self, venue: str) -> Path:
+        """Where a venue's ledgers are saved.
+
+        One file per venue: a damaged file or a changed venue config never costs the
+        other venues their warm state.
+        """
+        return self.state_dir / f"ledgers-{venue}.snapshot"
+
+    def _restore(self, venue: str, instruments: Iterable[Instrument]) -> None:
+        assets = {i.symbol: i.asset for i in instruments}
+
+        def params(venue: str, symbol: str) -> VenueParams:
+            return params_for(venue, assets[symbol])  # KeyError: symbol no longer followed
+
+        path = self.snapshot_path(venue)
+        restored = load_ledgers(path, params, self.clock.time_ns(), self.settings.state.max_age_s)
+        self.engine.restore(restored.ledgers)  # load_ledgers logged what it found
+
+    async def _save(self) -> None:
+        """Write every venue's ledgers (copied on the loop, written off it); errors logged."""
+        by_venue: dict[str, dict[tuple[str, str], LedgerState]] = defaultdict(dict)
+        for key, ledger in self.engine.ledgers().items():
+            by_venue[key[0]][key] = ledger.to_state()
+        now = self.clock.time_ns()
+        for venue, states in by_venue.items():
+            path = self.snapshot_path(venue)
+            try:
+                await asyncio.to_thread(save_ledgers, path, states, now)
+            except (OSError, ValueError) as exc:
+                log.error("cannot save the ledger snapshot to %s: %s", path, exc)
+
+    async def _state_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.state.snapshot_interval_s)
+            await self._save()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel tasks and give them one shutdown step to finish."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
+
+
+async def run(settings: Settings) -> int:
+    """`liqmon run`: until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await Daemon(settings).run(stop)
+    return 0

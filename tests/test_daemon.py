@@ -1,0 +1,245 @@
+"""The daemon end to end: a local Hyperliquid-protocol venue, a real mosquitto, real HTTP.
+
+The venue plays a SIMULATED market (tests/fake_venues/cascade.py): open interest builds
+up at 70,000, price falls into the planted long liquidations, then recovers. What the
+tests observe from outside, as a user would: alerts on MQTT, retained state and status,
+/metrics parsed with the Prometheus text parser, the HTTP API's answers and errors.
+Deadlines are scaled down (risk cycle 0.1 s, stale after 1 s); every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+from broker import Collector, Mosquitto, collect
+from fake_venues import cascade
+from prometheus_client.parser import text_string_to_metric_families
+from venue_server import FakeVenue
+
+from monitor.config import Settings, load_settings
+from monitor.daemon import Daemon
+
+pytestmark = pytest.mark.asyncio
+
+OTHER_VENUES = ("binance", "bybit", "okx", "deribit")
+
+
+def daemon_settings(
+    tmp_path: Path, venue: FakeVenue, broker: Mosquitto | None, **extra: str
+) -> Settings:
+    environ = {
+        **{f"LIQMON_VENUES__{name.upper()}__ENABLED": "false" for name in OTHER_VENUES},
+        "LIQMON_VENUES__HYPERLIQUID__SYMBOLS": "BTC",
+        "LIQMON_VENUES__HYPERLIQUID__WS_URL": venue.ws_url,
+        "LIQMON_VENUES__HYPERLIQUID__REST_URL": venue.rest_url,
+        "LIQMON_MQTT__ENABLED": "true" if broker else "false",
+        "LIQMON_MQTT__URL": broker.url if broker else "mqtt://127.0.0.1:1",
+        "LIQMON_MQTT__CLIENT_ID": f"liqmon-test-{tmp_path.name}",
+        "LIQMON_HTTP__PORT": "0",
+        "LIQMON_STATE__DIR": str(tmp_path / "state"),
+        "LIQMON_RISK__INTERVAL_S": "0.1",
+        "LIQMON_RISK__STALE_AFTER_S": "1.0",
+        "LIQMON_ALERTS__RESOLVE_HOLD_S": "0.5",
+        **extra,
+    }
+    return load_settings(None, environ=environ)
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.daemon.http_port}"
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Running]:
+    daemon = Daemon(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop), name="daemon-under-test")
+    try:
+        await asyncio.wait_for(daemon.started.wait(), 10.0)
+        yield Running(daemon, stop, task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10.0)  # the issue's bound for a clean stop
+
+
+def alerts_of(collector: Collector, venue: str, side: str) -> list[dict[str, object]]:
+    documents = [orjson.loads(m.payload) for m in collector.on(f"liqmon/alerts/{venue}/")]
+    return [d for d in documents if d["side"] == side]
+
+
+def severities(collector: Collector, venue: str, side: str) -> list[str]:
+    return [str(d["severity"]) for d in alerts_of(collector, venue, side)]
+
+
+async def test_fall_into_planted_cluster_warns_then_goes_critical_then_resolves(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    async with (
+        FakeVenue(cascade.Script(ticks_per_point=4), tick_s=0.03) as venue,
+        Collector(mosquitto, "liqmon/#") as collector,
+        running(daemon_settings(tmp_path, venue, mosquitto)),
+    ):
+        await collector.wait_for(
+            lambda _: "resolved" in severities(collector, "hyperliquid", "down"), within_s=30.0
+        )
+        await collector.wait_for(
+            lambda _: "resolved" in severities(collector, "all", "down"), within_s=5.0
+        )
+    down = severities(collector, "hyperliquid", "down")
+    assert down.index("warning") < down.index("critical") < down.index("resolved")
+    alert = next(
+        d for d in alerts_of(collector, "hyperliquid", "down") if d["severity"] == "critical"
+    )
+    assert float(alert["critical_shock_pct"]) <= 1.0
+    assert alert["threshold_pct"] == 1.0
+    assert alert["symbol"] == "BTC"
+    assert len(alert["clusters"]) == 3
+    assert "critical_shock_pct_stressed_median" in alert["figures"]  # type: ignore[operator]
+    assert "BTC on hyperliquid down" in str(alert["message"])
+    ids = [m.payload for m in collector.on("liqmon/alerts/")]
+    assert len({orjson.loads(p)["id"] for p in ids}) == len(ids)
+    status = [m.payload for m in collector.on("liqmon/status")]
+    assert status[0] == b"online"
+    assert status[-1] == b"offline"  # published on the clean stop
+    # A subscriber arriving after the daemon stopped gets the retained summary and status.
+    (state,) = await collect(mosquitto, "liqmon/state/hyperliquid/BTC", count=1)
+    assert state.retain
+    summary = orjson.loads(state.payload)
+    assert summary["venue"] == "hyperliquid"
+    assert summary["down"]["scenarios"]["displayed"]["critical_shock_pct"] is not None
+    assert summary["down"]["scenarios"]["stressed_p90"]["withdrawal"] == 0.06
+    (offline,) = await collect(mosquitto, "liqmon/status", count=1)
+    assert offline.retain
+    assert offline.payload == b"offline"
+
+
+async def test_stalled_feed_raises_data_stale_and_suppresses_risk_alerts(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    script = cascade.Script(ticks_per_point=2)
+    async with (
+        FakeVenue(script, tick_s=0.03) as venue,
+        Collector(mosquitto, "liqmon/alerts/#") as collector,
+        running(daemon_settings(tmp_path, venue, mosquitto)),
+    ):
+        await collector.wait_for(
+            lambda _: "warning" in severities(collector, "hyperliquid", "down"), within_s=30.0
+        )
+        venue.silent = True  # subscriptions acknowledged, no data: a stall, not a calm market
+        await collector.wait_for(
+            lambda _: "data_stale" in severities(collector, "hyperliquid", "down"), within_s=10.0
+        )
+        seen = len(collector.messages)
+        await asyncio.sleep(1.0)  # price would keep falling into the cluster: no risk alerts
+        late = [orjson.loads(m.payload)["severity"] for m in collector.messages[seen:]]
+        assert not {"warning", "critical"} & set(late)
+        venue.silent = False
+        await collector.wait_for(
+            lambda _: "data_restored" in severities(collector, "hyperliquid", "down"),
+            within_s=15.0,
+        )
+
+
+async def test_metrics_and_http_api(tmp_path: Path) -> None:
+    async with (
+        FakeVenue(cascade.Script(ticks_per_point=2), tick_s=0.03) as venue,
+        running(daemon_settings(tmp_path, venue, None)) as run,
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def ready() -> bool:
+            async with http.get(run.base_url + "/readyz") as response:
+                return response.status == 200
+
+        readiness: list[bool] = []
+
+        async def poll_ready() -> None:
+            readiness.append(await ready())
+
+        for _ in range(100):  # bounded: 100 × 0.1 s
+            await poll_ready()
+            if readiness[-1]:
+                break
+            await asyncio.sleep(0.1)
+        assert readiness[-1], "daemon never became ready"
+
+        async with http.get(run.base_url + "/healthz") as response:
+            assert response.status == 200
+        async with http.get(run.base_url + "/metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        for name in (
+            "liqmon_mark_price_usd",
+            "liqmon_open_interest_base",
+            "liqmon_fuel_usd",
+            "liqmon_depth_usd",
+            "liqmon_critical_shock_pct",
+            "liqmon_final_move_pct",
+            "liqmon_runaway",
+            "liqmon_branching_ratio_max",
+            "liqmon_ledger_coverage_ratio",
+            "liqmon_alert_state",
+            "liqmon_feed_age_seconds",
+            "liqmon_feed_messages",
+            "liqmon_feed_rejected",
+            "liqmon_queue_depth",
+            "liqmon_risk_cycle_duration_seconds",
+            "liqmon_book_shallow",
+            "process_resident_memory_bytes",
+        ):
+            assert name in families, name
+        for family in families.values():
+            for sample in family.samples:
+                assert sample.value == sample.value  # no NaN
+                assert abs(sample.value) != float("inf") or sample.name.endswith("_bucket")
+        prices = {
+            (s.labels["venue"], s.labels["symbol"]): s.value
+            for s in families["liqmon_mark_price_usd"].samples
+        }
+        assert set(prices) == {("hyperliquid", "BTC"), ("all", "BTC")}
+        scenarios = {s.labels["scenario"] for s in families["liqmon_depth_usd"].samples}
+        assert scenarios == {"displayed", "stressed_median", "stressed_p90"}
+
+        async with http.get(run.base_url + "/api/v1/risk") as response:
+            assert response.status == 200
+            risk = await response.json()
+        keys = {(m["venue"], m["symbol"]) for m in risk["markets"]}
+        assert keys == {("hyperliquid", "BTC"), ("all", "BTC")}
+
+        async with http.get(
+            run.base_url + "/api/v1/heatmap", params={"venue": "hyperliquid", "symbol": "BTC"}
+        ) as response:
+            assert response.status == 200
+            heatmap = await response.json()
+        assert heatmap["down"]
+        assert heatmap["up"]
+        below = heatmap["down"][0]
+        assert below["price_low"] < below["price_high"] <= heatmap["price"] * 1.000001
+        assert all(b["usd"] > 0 for b in heatmap["down"] + heatmap["up"])
+
+        for params, status in (
+            ({}, 400),
+            ({"venue": "hyperliquid"}, 400),
+            ({"venue": "kraken", "symbol": "BTC"}, 404),
+            ({"venue": "hyperliquid", "symbol": "DOGE"}, 404),
+        ):
+            async with http.get(run.base_url + "/api/v1/heatmap", params=params) as response:
+                assert response.status == status, params
+                body = await response.json()
+                assert body["status"] == status
+                assert body["error"]
