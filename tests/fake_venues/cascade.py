@@ -19,6 +19,7 @@ import copy
 import time
 
 import orjson
+
 from fake_venues import hyperliquid
 
 BASE_PRICE = 70_000.0
