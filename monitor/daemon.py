@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -64,8 +64,15 @@ SHUTDOWN_STEP_S = 3.0
 class Daemon:
     """The running daemon; also the metrics collector's and the HTTP API's data source."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        alert_listeners: Sequence[Callable[[Alert], None]] = (),
+    ) -> None:
         self.settings = settings
+        self.alert_listeners = tuple(alert_listeners)  # e.g. `liqmon demo` prints alerts
         self.clock = clock or SystemClock()
         self.queue: asyncio.Queue[FeedItem] = asyncio.Queue(maxsize=settings.feeds.queue_size)
         self.rejects = RejectLog(monotonic=self.clock.monotonic)
@@ -296,6 +303,8 @@ class Daemon:
         for sink in (self.mqtt, self.webhook):
             if sink is not None:
                 sink.publish_alert(alert)
+        for listener in self.alert_listeners:
+            listener(alert)
 
     # ------------------------------------------------------------------ state
 
