@@ -191,7 +191,10 @@ class Daemon:
 
     async def _start_http(self) -> web.AppRunner:
         app = build_app(
-            self.risk_snapshot, self.registry, low_coverage=self.settings.alerts.low_coverage
+            self.risk_snapshot,
+            self.registry,
+            low_coverage=self.settings.alerts.low_coverage,
+            waiting=lambda: set(self.settings.enabled_venues()) - set(self.supervisors),
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -7,7 +7,7 @@ bad or missing parameter, 404 for a market liqmon does not follow).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -28,11 +28,11 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message, "status": status}, status)
 
 
-def readiness(snapshot: RiskSnapshot) -> tuple[bool, list[str]]:
-    """Ready when a risk cycle ran and every venue market is warm and fresh."""
+def readiness(snapshot: RiskSnapshot, waiting: Iterable[str] = ()) -> tuple[bool, list[str]]:
+    """Ready when every venue is loaded, a risk cycle ran, every market is warm and fresh."""
+    problems = [f"{venue}: instruments not loaded yet" for venue in sorted(waiting)]
     if snapshot.cycles == 0:
-        return False, ["no risk cycle yet"]
-    problems = []
+        return False, [*problems, "no risk cycle yet"]
     for (venue, symbol), market in sorted(snapshot.markets.items()):
         if venue == AGGREGATE:
             continue
@@ -44,7 +44,11 @@ def readiness(snapshot: RiskSnapshot) -> tuple[bool, list[str]]:
 
 
 def build_app(
-    snapshot: SnapshotSource, registry: CollectorRegistry, *, low_coverage: float
+    snapshot: SnapshotSource,
+    registry: CollectorRegistry,
+    *,
+    low_coverage: float,
+    waiting: Callable[[], Iterable[str]] = tuple,
 ) -> web.Application:
     """The aiohttp application; the daemon runs it with an AppRunner."""
 
@@ -56,7 +60,7 @@ def build_app(
         return _json({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        ready, problems = readiness(snapshot())
+        ready, problems = readiness(snapshot(), waiting())
         return _json({"ready": ready, "problems": problems}, 200 if ready else 503)
 
     async def risk(_: web.Request) -> web.Response:

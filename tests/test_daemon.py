@@ -18,10 +18,11 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from broker import Collector, Mosquitto, collect
+from aiohttp import web
+from broker import Collector, Mosquitto, collect, free_port
 from fake_venues import cascade
 from prometheus_client.parser import text_string_to_metric_families
-from venue_server import FakeVenue
+from venue_server import FakeVenue, eventually
 
 from monitor.config import Settings, load_settings
 from monitor.daemon import Daemon
@@ -85,13 +86,36 @@ def severities(collector: Collector, venue: str, side: str) -> list[str]:
     return [str(d["severity"]) for d in alerts_of(collector, venue, side)]
 
 
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[tuple[str, list[dict[str, object]]]]:
+    """A real HTTP endpoint on 127.0.0.1 that keeps every JSON body POSTed to it."""
+    received: list[dict[str, object]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook/{token}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook/s3cret-token", received
+    finally:
+        await runner.cleanup()
+
+
 async def test_fall_into_planted_cluster_warns_then_goes_critical_then_resolves(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     async with (
         FakeVenue(cascade.Script(ticks_per_point=4), tick_s=0.03) as venue,
+        webhook_receiver() as (hook_url, hooked),
         Collector(mosquitto, "liqmon/#") as collector,
-        running(daemon_settings(tmp_path, venue, mosquitto)),
+        running(daemon_settings(tmp_path, venue, mosquitto, LIQMON_WEBHOOK__URL=hook_url)),
     ):
         await collector.wait_for(
             lambda _: "resolved" in severities(collector, "hyperliquid", "down"), within_s=30.0
@@ -110,8 +134,9 @@ async def test_fall_into_planted_cluster_warns_then_goes_critical_then_resolves(
     assert len(alert["clusters"]) == 3
     assert "critical_shock_pct_stressed_median" in alert["figures"]  # type: ignore[operator]
     assert "BTC on hyperliquid down" in str(alert["message"])
-    ids = [m.payload for m in collector.on("liqmon/alerts/")]
-    assert len({orjson.loads(p)["id"] for p in ids}) == len(ids)
+    ids = [orjson.loads(m.payload)["id"] for m in collector.on("liqmon/alerts/")]
+    assert len(set(ids)) == len(ids)
+    assert [d["id"] for d in hooked] == ids  # the webhook got the same alerts, in order
     status = [m.payload for m in collector.on("liqmon/status")]
     assert status[0] == b"online"
     assert status[-1] == b"offline"  # published on the clean stop
@@ -152,6 +177,36 @@ async def test_stalled_feed_raises_data_stale_and_suppresses_risk_alerts(
             lambda _: "data_restored" in severities(collector, "hyperliquid", "down"),
             within_s=15.0,
         )
+
+
+async def test_an_unreachable_venue_does_not_stop_the_others(tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    async with (
+        FakeVenue(cascade.Script(ticks_per_point=2), tick_s=0.03) as venue,
+        running(
+            daemon_settings(
+                tmp_path,
+                venue,
+                None,
+                LIQMON_VENUES__BYBIT__ENABLED="true",
+                LIQMON_VENUES__BYBIT__WS_URL=f"ws://{dead}",
+                LIQMON_VENUES__BYBIT__REST_URL=f"http://{dead}",
+            )
+        ) as run,
+        aiohttp.ClientSession() as http,
+    ):
+        await eventually(
+            lambda: (
+                run.daemon.engine.snapshot.markets.get(("hyperliquid", "BTC")) is not None
+                and run.daemon.engine.snapshot.markets[("hyperliquid", "BTC")].warm
+            ),
+            timeout_s=10.0,
+            what="hyperliquid warm while bybit is unreachable",
+        )
+        async with http.get(run.base_url + "/readyz") as response:
+            assert response.status == 503
+            body = await response.json()
+        assert "bybit: instruments not loaded yet" in body["problems"]
 
 
 async def test_metrics_and_http_api(tmp_path: Path) -> None:
