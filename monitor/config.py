@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from monitor.core.alerts import AlertThresholds
 from monitor.errors import MonitorError
 
 ENV_PREFIX = "LIQMON_"
@@ -79,18 +80,6 @@ class RiskSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertSettings:
-    """Alert thresholds (model-spec §6 defaults)."""
-
-    warning_pct: float = 2.0
-    critical_pct: float = 1.0
-    resolve_factor: float = 1.25
-    resolve_hold_s: float = 60.0
-    cooldown_s: float = 900.0
-    low_coverage: float = 0.5
-
-
-@dataclass(frozen=True, slots=True)
 class MqttSettings:
     """The MQTT sink; `url` is mqtt://host:port or mqtts://host:port (TLS)."""
 
@@ -135,7 +124,7 @@ _SECTIONS: Mapping[str, type] = MappingProxyType(
         "feeds": FeedSettings,
         "record": RecordSettings,
         "risk": RiskSettings,
-        "alerts": AlertSettings,
+        "alerts": AlertThresholds,  # model-spec §6 thresholds, defined by the core
         "mqtt": MqttSettings,
         "webhook": WebhookSettings,
         "http": HttpSettings,
@@ -152,7 +141,7 @@ class Settings:
     feeds: FeedSettings = field(default_factory=FeedSettings)
     record: RecordSettings = field(default_factory=RecordSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
+    alerts: AlertThresholds = field(default_factory=AlertThresholds)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     http: HttpSettings = field(default_factory=HttpSettings)

@@ -24,7 +24,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from monitor.config import AlertSettings, RiskSettings
+from monitor.config import RiskSettings
 from monitor.core.alerts import Alert, AlertPolicy, AlertThresholds, Observation
 from monitor.core.bins import BinGrid, FloatArray
 from monitor.core.cascade import STANDARD_SCENARIOS, Scenario
@@ -134,23 +134,14 @@ class Engine:
     def __init__(
         self,
         risk: RiskSettings,
-        alerts: AlertSettings,
+        alerts: AlertThresholds,
         *,
         started_ns: int,
         grid: BinGrid | None = None,
     ) -> None:
         self.settings = risk
         self.grid = grid or BinGrid()
-        self.policy = AlertPolicy(
-            AlertThresholds(
-                warning_pct=alerts.warning_pct,
-                critical_pct=alerts.critical_pct,
-                resolve_factor=alerts.resolve_factor,
-                resolve_hold_s=alerts.resolve_hold_s,
-                cooldown_s=alerts.cooldown_s,
-                low_coverage=alerts.low_coverage,
-            )
-        )
+        self.policy = AlertPolicy(alerts)
         self.started_ns = started_ns
         self.snapshot = RiskSnapshot.empty(self.grid)
         self.refused: Counter[tuple[str, str]] = Counter()  # (venue, reason)
