@@ -252,3 +252,101 @@ def test_constructed_open_interest_is_never_negative_or_non_finite(value: float)
     else:
         assert math.isfinite(result.open_interest)
         assert result.open_interest >= 0
+
+
+# The `new_<event>` factories run the same checks as keyword construction (events.py).
+FACTORIES: dict[type[Any], Callable[..., Any]] = {
+    MarkPrice: events.new_mark_price,
+    OpenInterest: events.new_open_interest,
+    Liquidation: events.new_liquidation,
+    BookSnapshot: events.new_book_snapshot,
+    BookUpdate: events.new_book_update,
+    Trade: events.new_trade,
+    Funding: events.new_funding,
+}
+
+
+@pytest.mark.parametrize("cls", list(VALID))
+def test_factory_builds_the_same_event(cls: type[Any]) -> None:
+    fields = {**HEADER, **VALID[cls]}
+    event = FACTORIES[cls](**fields)
+    assert type(event) is cls
+    assert event == cls(**fields)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.venue = "bybit"
+
+
+@pytest.mark.parametrize(
+    ("cls", "overrides", "reason"),
+    INVALID,
+    ids=[f"{c.__name__}-{r}-{i}" for i, (c, _, r) in enumerate(INVALID)],
+)
+def test_factory_rejects_what_the_constructor_rejects(
+    cls: type[Any], overrides: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(InvalidEventError) as info:
+        FACTORIES[cls](**{**HEADER, **VALID[cls], **overrides})
+    assert info.value.reason == reason
+
+
+class OddFloat(float):
+    """A float subclass: it skips the `type(x) is float` fast path."""
+
+
+class OddInt(int):
+    """An int subclass: it skips the `type(x) is int` fast path."""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"mark_price": OddFloat("nan")}, "non_finite"),
+        ({"mark_price": OddFloat("inf")}, "non_finite"),
+        ({"mark_price": OddFloat(-1.0)}, "non_positive_price"),
+        ({"index_price": OddFloat(0.0)}, "non_positive_price"),
+        ({"index_price": False}, "bad_type"),
+        ({"mark_price": 1}, None),  # an int price is valid, as it always was
+        ({"mark_price": True}, "bad_type"),
+        ({"ts_event_ns": OddInt(-1)}, "bad_timestamp"),
+        ({"ts_event_ns": OddInt(5)}, None),
+        ({"venue": type("Name", (str,), {})("")}, "bad_identifier"),
+    ],
+)
+def test_values_off_the_fast_path_get_the_precise_checks(
+    overrides: dict[str, Any], reason: str | None
+) -> None:
+    for construct in (MarkPrice, events.new_mark_price):
+        result = build(
+            lambda construct=construct: construct(**{**HEADER, **VALID[MarkPrice], **overrides})
+        )
+        if reason is None:
+            assert isinstance(result, MarkPrice)
+        else:
+            assert result == reason
+
+
+def test_float_subclass_values_are_kept_when_valid() -> None:
+    price = OddFloat(100.0)
+    assert make(MarkPrice, mark_price=price).mark_price == 100.0
+    assert make(OpenInterest, open_interest=OddFloat(0.0)).open_interest == 0.0
+    assert make(Funding, rate=OddFloat(-0.5)).rate == -0.5
+
+
+@pytest.mark.parametrize(
+    ("levels", "reason"),
+    [
+        (((100.0, True),), "bad_type"),
+        (((True, 1.0),), "bad_type"),
+        (((OddFloat("nan"), 1.0),), "non_finite"),
+        (((100.0, OddFloat(-1.0)),), "negative_size"),
+        (((100, 1),), None),  # ints are valid, just not on the fast path
+        (((OddFloat(100.0), 1.0),), None),
+    ],
+)
+def test_book_levels_off_the_fast_path(levels: Any, reason: str | None) -> None:
+    for construct in (BookUpdate, events.new_book_update):
+        result = build(partial(construct, **HEADER, bids=levels, asks=()))
+        if reason is None:
+            assert isinstance(result, BookUpdate)
+        else:
+            assert result == reason

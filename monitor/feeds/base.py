@@ -8,8 +8,8 @@ one staleness watchdog and one reject counter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeAlias, get_args
 
@@ -129,17 +129,50 @@ class ConnectionPlan:
     max_lifetime_s: float | None = None  # reconnect on our terms before a forced cut
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Parsed:
-    """What one frame meant: events, which streams it proves alive, what to answer."""
+    """What one frame meant: events, which streams it proves alive, what to answer.
+
+    One is built per frame, so `__init__` is written out: it stores through the slot
+    descriptors instead of a generated frozen `__init__`'s four `object.__setattr__` calls.
+    """
 
     events: tuple[Event, ...] = ()
     streams: tuple[str, ...] = ()
     replies: tuple[str, ...] = ()
     resync: tuple[str, ...] = ()  # symbols whose book the venue says to rebuild
 
+    def __init__(
+        self,
+        events: tuple[Event, ...] = (),
+        streams: tuple[str, ...] = (),
+        replies: tuple[str, ...] = (),
+        resync: tuple[str, ...] = (),
+    ) -> None:
+        set_events, set_streams, set_replies, set_resync = _PARSED
+        set_events(self, events)
+        set_streams(self, streams)
+        set_replies(self, replies)
+        set_resync(self, resync)
+
+
+_new = object.__new__
+_PARSED: tuple[Callable[[object, object], None], ...] = tuple(
+    Parsed.__dict__[item.name].__set__ for item in fields(Parsed)
+)
 
 NOTHING = Parsed()
+
+
+def new_parsed(*, events: tuple[Event, ...] = (), streams: tuple[str, ...] = ()) -> Parsed:
+    """`Parsed(events=..., streams=...)` without `type.__call__` (~0.4 µs): one per frame."""
+    parsed = _new(Parsed)
+    set_events, set_streams, set_replies, set_resync = _PARSED
+    set_events(parsed, events)
+    set_streams(parsed, streams)
+    set_replies(parsed, ())
+    set_resync(parsed, ())
+    return parsed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,4 +259,5 @@ __all__ = [
     "Stream",
     "StreamedOnly",
     "VenueAdapter",
+    "new_parsed",
 ]

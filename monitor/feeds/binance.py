@@ -50,15 +50,16 @@ import orjson
 
 from monitor.core.events import (
     Aggressor,
-    BookSnapshot,
-    BookUpdate,
-    Funding,
     InvalidEventError,
-    Liquidation,
-    MarkPrice,
-    OpenInterest,
     Side,
     Trade,
+    new_book_snapshot,
+    new_book_update,
+    new_funding,
+    new_liquidation,
+    new_mark_price,
+    new_open_interest,
+    new_trade,
 )
 from monitor.core.venues import ContractType
 from monitor.feeds import wire
@@ -71,6 +72,7 @@ from monitor.feeds.base import (
     RestRequest,
     SizeUnit,
     Stream,
+    new_parsed,
 )
 
 VENUE: Final = "binance"
@@ -322,7 +324,7 @@ class BinanceAdapter:
             if _is_error(body):
                 raise _venue_error(body)
             instrument = entry.instrument
-            snapshot = BookSnapshot(
+            snapshot = new_book_snapshot(
                 venue=VENUE,
                 symbol=symbol,
                 ts_event_ns=_ms(body, "T"),
@@ -333,7 +335,7 @@ class BinanceAdapter:
             )
         except InvalidEventError as exc:
             raise FeedDecodeError(VENUE, exc.reason, str(exc)) from exc
-        return Parsed(events=(snapshot,))
+        return new_parsed(events=(snapshot,))
 
     def poll_requests(self, instruments: Sequence[Instrument]) -> list[tuple[RestRequest, float]]:
         """One `/fapi/v1/openInterest` poll per symbol (weight 1 each).
@@ -361,7 +363,7 @@ class BinanceAdapter:
             if _is_error(body):
                 raise _venue_error(body)
             entry = self._symbol_of(body, "symbol")
-            event = OpenInterest(
+            event = new_open_interest(
                 venue=VENUE,
                 symbol=entry.instrument.symbol,
                 ts_event_ns=_ms(body, "time"),
@@ -370,7 +372,7 @@ class BinanceAdapter:
             )
         except InvalidEventError as exc:
             raise FeedDecodeError(VENUE, exc.reason, str(exc)) from exc
-        return Parsed(events=(event,))
+        return new_parsed(events=(event,))
 
     # -- the hot path ---------------------------------------------------------------------
 
@@ -410,7 +412,7 @@ class BinanceAdapter:
         entry = self._symbol_of(m, "s")
         symbol = entry.instrument.symbol
         ts = _ms(m, "E")
-        mark = MarkPrice(
+        mark = new_mark_price(
             venue=VENUE,
             symbol=symbol,
             ts_event_ns=ts,
@@ -418,7 +420,7 @@ class BinanceAdapter:
             mark_price=wire.price(VENUE, m, "p"),
             index_price=wire.price(VENUE, m, "i"),
         )
-        funding = Funding(
+        funding = new_funding(
             venue=VENUE,
             symbol=symbol,
             ts_event_ns=ts,
@@ -426,7 +428,7 @@ class BinanceAdapter:
             rate=wire.number(VENUE, m, "r"),
             next_funding_ns=_ms(m, "T"),
         )
-        return Parsed(events=(mark, funding), streams=entry.mark)
+        return new_parsed(events=(mark, funding), streams=entry.mark)
 
     def _force_order(self, m: Mapping[str, Any], recv_ns: int) -> Parsed:
         order = wire.obj(VENUE, wire.field(VENUE, m, "o"), "o")
@@ -439,8 +441,8 @@ class BinanceAdapter:
         quantity = wire.size(VENUE, order, "z")
         ts = _ms(order, "T")
         if quantity == 0.0:
-            return Parsed(streams=entry.liquidation)
-        event = Liquidation(
+            return new_parsed(streams=entry.liquidation)
+        event = new_liquidation(
             venue=VENUE,
             symbol=entry.instrument.symbol,
             ts_event_ns=ts,
@@ -449,25 +451,25 @@ class BinanceAdapter:
             price=wire.price(VENUE, order, "ap"),
             quantity=quantity,
         )
-        return Parsed(events=(event,), streams=entry.liquidation)
+        return new_parsed(events=(event,), streams=entry.liquidation)
 
     def _agg_trade(self, m: Mapping[str, Any], recv_ns: int) -> Parsed:
         entry = self._symbol_of(m, "s")
-        return Parsed(events=(self._taker_trade(entry, m, recv_ns),), streams=entry.agg_trade)
+        return new_parsed(events=(self._taker_trade(entry, m, recv_ns),), streams=entry.agg_trade)
 
     def _trade(self, m: Mapping[str, Any], recv_ns: int) -> Parsed:
         """Raw `@trade` (in recorded captures); insurance-fund and ADL prints are not taker flow."""
         entry = self._symbol_of(m, "s")
         if wire.text(VENUE, m, "X") != "MARKET":
-            return Parsed(streams=entry.trade)
-        return Parsed(events=(self._taker_trade(entry, m, recv_ns),), streams=entry.trade)
+            return new_parsed(streams=entry.trade)
+        return new_parsed(events=(self._taker_trade(entry, m, recv_ns),), streams=entry.trade)
 
     @staticmethod
     def _taker_trade(entry: _Symbol, m: Mapping[str, Any], recv_ns: int) -> Trade:
         maker_is_buyer = wire.field(VENUE, m, "m")
         if type(maker_is_buyer) is not bool:
             raise FeedDecodeError(VENUE, "bad_type", f"m={maker_is_buyer!r:.20}")
-        return Trade(
+        return new_trade(
             venue=VENUE,
             symbol=entry.instrument.symbol,
             ts_event_ns=_ms(m, "T"),
@@ -485,7 +487,7 @@ class BinanceAdapter:
         last = _sequence(m, "u")
         if first > last:
             raise FeedDecodeError(VENUE, "bad_sequence", f"U={first} > u={last}")
-        update = BookUpdate(
+        update = new_book_update(
             venue=VENUE,
             symbol=instrument.symbol,
             ts_event_ns=_ms(m, "T"),
@@ -496,7 +498,7 @@ class BinanceAdapter:
             prev_sequence=_sequence(m, "pu"),
             first_sequence=first,
         )
-        return Parsed(events=(update,), streams=entry.depth)
+        return new_parsed(events=(update,), streams=entry.depth)
 
     # -- instruments kept for parsing -----------------------------------------------------
 

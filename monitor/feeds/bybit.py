@@ -81,13 +81,13 @@ from monitor.core.events import (
     BookSnapshot,
     BookUpdate,
     Event,
-    Funding,
     InvalidEventError,
-    Liquidation,
-    MarkPrice,
-    OpenInterest,
     Side,
-    Trade,
+    new_funding,
+    new_liquidation,
+    new_mark_price,
+    new_open_interest,
+    new_trade,
 )
 from monitor.core.venues import ContractType
 from monitor.feeds import wire
@@ -103,6 +103,7 @@ from monitor.feeds.base import (
     SizeUnit,
     Stream,
     StreamedOnly,
+    new_parsed,
 )
 
 VENUE: Final = "bybit"
@@ -464,7 +465,7 @@ def _ticker(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
     try:
         if (mark is not None or index is not None) and state.mark is not None:
             events.append(
-                MarkPrice(
+                new_mark_price(
                     venue=VENUE,
                     symbol=symbol,
                     ts_event_ns=ts,
@@ -475,7 +476,7 @@ def _ticker(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
             )
         if oi is not None and (instrument.size_unit is SizeUnit.BASE or state.mark is not None):
             events.append(
-                OpenInterest(
+                new_open_interest(
                     venue=VENUE,
                     symbol=symbol,
                     ts_event_ns=ts,
@@ -485,7 +486,7 @@ def _ticker(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
             )
         if (rate is not None or next_ns is not None) and state.rate is not None:
             events.append(
-                Funding(
+                new_funding(
                     venue=VENUE,
                     symbol=symbol,
                     ts_event_ns=ts,
@@ -496,7 +497,7 @@ def _ticker(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
             )
     except InvalidEventError as exc:  # e.g. USD open interest over a tiny mark: infinite
         raise FeedDecodeError(VENUE, exc.reason, str(exc)) from exc
-    return Parsed(events=tuple(events), streams=route.streams)
+    return new_parsed(events=tuple(events), streams=route.streams)
 
 
 def _ticker_fields(data: dict[str, Any]) -> _TickerFields:
@@ -554,7 +555,7 @@ def _book(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
         asks=asks,
         sequence=update_id,
     )
-    return Parsed(events=(event,), streams=route.streams)
+    return new_parsed(events=(event,), streams=route.streams)
 
 
 def _items(message: dict[str, Any], channel: str) -> list[Any]:
@@ -587,7 +588,7 @@ def _trades(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
         events.append(
             wire.build(
                 VENUE,
-                Trade,
+                new_trade,
                 venue=VENUE,
                 symbol=instrument.symbol,
                 ts_event_ns=wire.timestamp(VENUE, item, "T"),
@@ -597,7 +598,7 @@ def _trades(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
                 aggressor=aggressor,
             )
         )
-    return Parsed(events=tuple(events), streams=route.streams)
+    return new_parsed(events=tuple(events), streams=route.streams)
 
 
 def _liquidations(route: _Route, message: dict[str, Any], recv_ns: int) -> Parsed:
@@ -613,7 +614,7 @@ def _liquidations(route: _Route, message: dict[str, Any], recv_ns: int) -> Parse
         events.append(
             wire.build(
                 VENUE,
-                Liquidation,
+                new_liquidation,
                 venue=VENUE,
                 symbol=instrument.symbol,
                 ts_event_ns=wire.timestamp(VENUE, item, "T"),
@@ -623,7 +624,7 @@ def _liquidations(route: _Route, message: dict[str, Any], recv_ns: int) -> Parse
                 quantity=instrument.to_base(wire.size(VENUE, item, "v"), price),
             )
         )
-    return Parsed(events=tuple(events), streams=route.streams)
+    return new_parsed(events=tuple(events), streams=route.streams)
 
 
 _HANDLERS: Final = (_ticker, _book, _trades, _liquidations)

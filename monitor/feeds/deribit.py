@@ -76,17 +76,17 @@ import orjson
 
 from monitor.core.events import (
     Aggressor,
-    BookSnapshot,
-    BookUpdate,
     Event,
-    Funding,
     InvalidEventError,
     Level,
-    Liquidation,
-    MarkPrice,
-    OpenInterest,
     Side,
-    Trade,
+    new_book_snapshot,
+    new_book_update,
+    new_funding,
+    new_liquidation,
+    new_mark_price,
+    new_open_interest,
+    new_trade,
 )
 from monitor.core.venues import ContractType
 from monitor.feeds import wire
@@ -102,6 +102,7 @@ from monitor.feeds.base import (
     SizeUnit,
     Stream,
     StreamedOnly,
+    new_parsed,
 )
 
 VENUE: Final = "deribit"
@@ -337,45 +338,51 @@ class DeribitAdapter(StreamedOnly):
             raise _reject("malformed", "ticker data is not an object")
         ts = wire.timestamp(VENUE, data, "timestamp")
         mark = wire.price(VENUE, data, "mark_price")
-        index = None if data.get("index_price") is None else wire.price(VENUE, data, "index_price")
+        get = data.get
+        index = None if get("index_price") is None else wire.price(VENUE, data, "index_price")
         open_interest = (
             None
-            if data.get("open_interest") is None
+            if get("open_interest") is None
             else instrument.to_base(wire.size(VENUE, data, "open_interest"), mark)
         )
-        key = "current_funding" if data.get("current_funding") is not None else "funding_8h"
-        rate = None if data.get(key) is None else wire.number(VENUE, data, key)
+        key = "current_funding" if get("current_funding") is not None else "funding_8h"
+        rate = None if get(key) is None else wire.number(VENUE, data, key)
         symbol = instrument.symbol
         try:  # what wire.build does, once for the three events of the hot path
-            events: tuple[Event, ...] = (
-                MarkPrice(
+            mark_event = new_mark_price(
+                venue=VENUE,
+                symbol=symbol,
+                ts_event_ns=ts,
+                ts_recv_ns=recv_ns,
+                mark_price=mark,
+                index_price=index,
+            )
+            oi_event = (
+                None
+                if open_interest is None
+                else new_open_interest(
                     venue=VENUE,
                     symbol=symbol,
                     ts_event_ns=ts,
                     ts_recv_ns=recv_ns,
-                    mark_price=mark,
-                    index_price=index,
-                ),
+                    open_interest=open_interest,
+                )
             )
-            if open_interest is not None:
-                events += (
-                    OpenInterest(
-                        venue=VENUE,
-                        symbol=symbol,
-                        ts_event_ns=ts,
-                        ts_recv_ns=recv_ns,
-                        open_interest=open_interest,
-                    ),
+            funding_event = (
+                None
+                if rate is None
+                else new_funding(
+                    venue=VENUE, symbol=symbol, ts_event_ns=ts, ts_recv_ns=recv_ns, rate=rate
                 )
-            if rate is not None:
-                events += (
-                    Funding(
-                        venue=VENUE, symbol=symbol, ts_event_ns=ts, ts_recv_ns=recv_ns, rate=rate
-                    ),
-                )
+            )
         except InvalidEventError as exc:
             raise _reject(exc.reason, str(exc)) from exc
-        return Parsed(events=events, streams=streams)
+        events: tuple[Event, ...]
+        if oi_event is not None and funding_event is not None:
+            events = (mark_event, oi_event, funding_event)  # the usual ticker
+        else:
+            events = tuple(e for e in (mark_event, oi_event, funding_event) if e is not None)
+        return new_parsed(events=events, streams=streams)
 
     def _trades(
         self, instrument: Instrument, streams: tuple[str, ...], data: Any, recv_ns: int
@@ -402,7 +409,7 @@ class DeribitAdapter(StreamedOnly):
             events.append(
                 wire.build(
                     VENUE,
-                    Trade,
+                    new_trade,
                     venue=VENUE,
                     symbol=symbol,
                     ts_event_ns=ts,
@@ -427,7 +434,7 @@ class DeribitAdapter(StreamedOnly):
             events.extend(
                 wire.build(
                     VENUE,
-                    Liquidation,
+                    new_liquidation,
                     venue=VENUE,
                     symbol=symbol,
                     ts_event_ns=ts,
@@ -438,7 +445,7 @@ class DeribitAdapter(StreamedOnly):
                 )
                 for side in sides
             )
-        return Parsed(events=tuple(events), streams=streams)
+        return new_parsed(events=tuple(events), streams=streams)
 
     def _book(
         self, instrument: Instrument, streams: tuple[str, ...], data: Any, recv_ns: int
@@ -462,7 +469,7 @@ class DeribitAdapter(StreamedOnly):
         if kind == "snapshot":
             event: Event = wire.build(
                 VENUE,
-                BookSnapshot,
+                new_book_snapshot,
                 venue=VENUE,
                 symbol=instrument.symbol,
                 ts_event_ns=ts,
@@ -475,7 +482,7 @@ class DeribitAdapter(StreamedOnly):
             previous = _sequence(data, "prev_change_id")
             event = wire.build(
                 VENUE,
-                BookUpdate,
+                new_book_update,
                 venue=VENUE,
                 symbol=instrument.symbol,
                 ts_event_ns=ts,
@@ -488,7 +495,7 @@ class DeribitAdapter(StreamedOnly):
             )
         else:
             raise _reject("bad_type", f"book type {str(kind)[:20]!r}")
-        return Parsed(events=(event,), streams=streams)
+        return new_parsed(events=(event,), streams=streams)
 
     # ------------------------------------------------------------------ books, polls
 

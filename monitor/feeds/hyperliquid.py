@@ -49,14 +49,14 @@ import orjson
 
 from monitor.core.events import (
     Aggressor,
-    BookSnapshot,
     Event,
-    Funding,
     InvalidEventError,
     Level,
-    MarkPrice,
-    OpenInterest,
-    Trade,
+    new_book_snapshot,
+    new_funding,
+    new_mark_price,
+    new_open_interest,
+    new_trade,
 )
 from monitor.core.venues import ContractType
 from monitor.feeds.base import (
@@ -71,6 +71,7 @@ from monitor.feeds.base import (
     SizeUnit,
     Stream,
     StreamedOnly,
+    new_parsed,
 )
 from monitor.feeds.wire import field, loads, number, obj, price, size, text, timestamp, to_float
 
@@ -299,7 +300,7 @@ class HyperliquidAdapter(StreamedOnly):
         data = obj(VENUE, field(VENUE, message, "data"), "data")
         coin = self._coin(data)
         ctx = obj(VENUE, field(VENUE, data, "ctx"), "ctx")
-        return Parsed(events=self._ctx_events(coin.symbol, ctx, recv_ns), streams=coin.ctx_key)
+        return new_parsed(events=self._ctx_events(coin.symbol, ctx, recv_ns), streams=coin.ctx_key)
 
     @staticmethod
     def _ctx_events(symbol: str, ctx: Mapping[str, Any], recv_ns: int) -> tuple[Event, ...]:
@@ -309,7 +310,7 @@ class HyperliquidAdapter(StreamedOnly):
         open_interest = size(VENUE, ctx, "openInterest")
         rate = number(VENUE, ctx, "funding")
         return (
-            MarkPrice(
+            new_mark_price(
                 venue=VENUE,
                 symbol=symbol,
                 ts_event_ns=recv_ns,
@@ -317,14 +318,14 @@ class HyperliquidAdapter(StreamedOnly):
                 mark_price=mark,
                 index_price=oracle,
             ),
-            OpenInterest(
+            new_open_interest(
                 venue=VENUE,
                 symbol=symbol,
                 ts_event_ns=recv_ns,
                 ts_recv_ns=recv_ns,
                 open_interest=open_interest,
             ),
-            Funding(
+            new_funding(
                 venue=VENUE,
                 symbol=symbol,
                 ts_event_ns=recv_ns,
@@ -341,7 +342,7 @@ class HyperliquidAdapter(StreamedOnly):
         levels = field(VENUE, data, "levels")
         if levels.__class__ is not list or len(levels) != 2:
             raise FeedDecodeError(VENUE, "malformed", "levels is not [bids, asks]")
-        snapshot = BookSnapshot(
+        snapshot = new_book_snapshot(
             venue=VENUE,
             symbol=coin.symbol,
             ts_event_ns=ts,
@@ -350,7 +351,7 @@ class HyperliquidAdapter(StreamedOnly):
             asks=_levels(levels[1], "asks"),
             sequence=None,  # no sequence on this venue; each frame replaces the book
         )
-        return Parsed(events=(snapshot,), streams=coin.book_key)
+        return new_parsed(events=(snapshot,), streams=coin.book_key)
 
     def _trades(self, message: Mapping[str, Any], recv_ns: int) -> Parsed:
         """Trades past the coin's watermark; the watermark commits only if the frame parses."""
@@ -373,7 +374,7 @@ class HyperliquidAdapter(StreamedOnly):
             side = _SIDES.get(text(VENUE, trade, "side"))
             if side is None:
                 raise FeedDecodeError(VENUE, "bad_type", f"side={trade['side']!r:.20}")
-            event = Trade(
+            event = new_trade(
                 venue=VENUE,
                 symbol=symbol,
                 ts_event_ns=ts,
@@ -391,7 +392,7 @@ class HyperliquidAdapter(StreamedOnly):
             marks[symbol] = (ts, last_ids | {tid}) if ts == last_ts else (ts, frozenset((tid,)))
             events.append(event)
         self._trade_marks.update(marks)
-        return Parsed(events=tuple(events), streams=streams)
+        return new_parsed(events=tuple(events), streams=streams)
 
     def _all_dexs_asset_ctxs(self, message: Mapping[str, Any], recv_ns: int) -> Parsed:
         """Contexts of the first perp dex ("") by universe position; other dexes skipped.
@@ -416,7 +417,7 @@ class HyperliquidAdapter(StreamedOnly):
             for name, ctx in zip(self._universe, ctxs, strict=False):
                 if name in self._coins:
                     events.extend(self._ctx_events(name, obj(VENUE, ctx, "ctx"), recv_ns))
-        return Parsed(events=tuple(events))
+        return new_parsed(events=tuple(events))
 
 
 def _levels(raw: Any, where: str) -> tuple[Level, ...]:

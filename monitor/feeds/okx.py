@@ -78,15 +78,16 @@ import orjson
 
 from monitor.core.events import (
     Aggressor,
-    BookSnapshot,
-    BookUpdate,
     Event,
-    Funding,
     Liquidation,
-    MarkPrice,
-    OpenInterest,
     Side,
-    Trade,
+    new_book_snapshot,
+    new_book_update,
+    new_funding,
+    new_liquidation,
+    new_mark_price,
+    new_open_interest,
+    new_trade,
 )
 from monitor.core.venues import ContractType
 from monitor.feeds import wire
@@ -102,6 +103,7 @@ from monitor.feeds.base import (
     SizeUnit,
     Stream,
     StreamedOnly,
+    new_parsed,
 )
 
 VENUE: Final = "okx"
@@ -301,7 +303,7 @@ class OkxAdapter(StreamedOnly):
             events.append(
                 wire.build(
                     VENUE,
-                    MarkPrice,
+                    new_mark_price,
                     venue=VENUE,
                     symbol=instrument.symbol,
                     ts_event_ns=wire.timestamp(VENUE, row, "ts"),
@@ -309,7 +311,7 @@ class OkxAdapter(StreamedOnly):
                     mark_price=wire.price(VENUE, row, "markPx"),
                 )
             )
-        return Parsed(events=tuple(events), streams=keys)
+        return new_parsed(events=tuple(events), streams=keys)
 
     def _open_interest(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -329,7 +331,7 @@ class OkxAdapter(StreamedOnly):
             events.append(
                 wire.build(
                     VENUE,
-                    OpenInterest,
+                    new_open_interest,
                     venue=VENUE,
                     symbol=instrument.symbol,
                     ts_event_ns=wire.timestamp(VENUE, row, "ts"),
@@ -337,7 +339,7 @@ class OkxAdapter(StreamedOnly):
                     open_interest=base,
                 )
             )
-        return Parsed(events=tuple(events), streams=keys)
+        return new_parsed(events=tuple(events), streams=keys)
 
     def _funding(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -350,7 +352,7 @@ class OkxAdapter(StreamedOnly):
             events.append(
                 wire.build(
                     VENUE,
-                    Funding,
+                    new_funding,
                     venue=VENUE,
                     symbol=instrument.symbol,
                     ts_event_ns=wire.timestamp(VENUE, row, "ts"),
@@ -359,7 +361,7 @@ class OkxAdapter(StreamedOnly):
                     next_funding_ns=wire.timestamp(VENUE, row, "fundingTime"),
                 )
             )
-        return Parsed(events=tuple(events), streams=keys)
+        return new_parsed(events=tuple(events), streams=keys)
 
     def _trades(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -379,7 +381,7 @@ class OkxAdapter(StreamedOnly):
             events.append(
                 wire.build(
                     VENUE,
-                    Trade,
+                    new_trade,
                     venue=VENUE,
                     symbol=instrument.symbol,
                     ts_event_ns=wire.timestamp(VENUE, row, "ts"),
@@ -389,7 +391,7 @@ class OkxAdapter(StreamedOnly):
                     aggressor=aggressor,
                 )
             )
-        return Parsed(events=tuple(events), streams=keys)
+        return new_parsed(events=tuple(events), streams=keys)
 
     def _books(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -416,7 +418,7 @@ class OkxAdapter(StreamedOnly):
                 events.append(
                     wire.build(
                         VENUE,
-                        BookSnapshot,
+                        new_book_snapshot,
                         venue=VENUE,
                         symbol=instrument.symbol,
                         ts_event_ns=ts_event_ns,
@@ -433,7 +435,7 @@ class OkxAdapter(StreamedOnly):
             events.append(
                 wire.build(
                     VENUE,
-                    BookUpdate,
+                    new_book_update,
                     venue=VENUE,
                     symbol=instrument.symbol,
                     ts_event_ns=ts_event_ns,
@@ -444,7 +446,7 @@ class OkxAdapter(StreamedOnly):
                     prev_sequence=previous,
                 )
             )
-        return Parsed(events=tuple(events), streams=keys)
+        return new_parsed(events=tuple(events), streams=keys)
 
     def _liquidations(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -473,7 +475,7 @@ class OkxAdapter(StreamedOnly):
                 events.append(
                     wire.build(
                         VENUE,
-                        Liquidation,
+                        new_liquidation,
                         venue=VENUE,
                         symbol=symbol,
                         ts_event_ns=wire.timestamp(VENUE, detail, "ts"),
@@ -488,7 +490,7 @@ class OkxAdapter(StreamedOnly):
         if not keys:
             return NOTHING
         events.sort(key=_event_time)
-        return Parsed(events=tuple(events), streams=tuple(keys))
+        return new_parsed(events=tuple(events), streams=tuple(keys))
 
 
 # ---------------------------------------------------------------------- helpers

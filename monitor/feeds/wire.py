@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 import orjson
 
 from monitor.core.events import Event, InvalidEventError
-from monitor.feeds.base import FeedDecodeError, Instrument
+from monitor.feeds.base import FeedDecodeError, Instrument, SizeUnit
 
 EARLIEST_MS = 1_400_000_000_000  # 2014-05: before any of these venues existed
 LATEST_MS = 4_102_444_800_000  # 2100-01-01
+_INF = math.inf
 
 E = TypeVar("E", bound=Event)
 
@@ -49,6 +50,8 @@ def field(venue: str, message: Mapping[str, Any], key: str) -> Any:
 def text(venue: str, message: Mapping[str, Any], key: str) -> str:
     """A required non-empty string field."""
     value = field(venue, message, key)
+    if type(value) is str and value:
+        return value
     if not isinstance(value, str) or not value:
         raise FeedDecodeError(venue, "bad_type", f"{key} must be a non-empty string")
     return value
@@ -56,13 +59,30 @@ def text(venue: str, message: Mapping[str, Any], key: str) -> str:
 
 def to_float(venue: str, value: Any, where: str) -> float:
     """A finite number from a JSON number or a numeric string."""
+    kind = type(value)
+    if kind is str or kind is float or kind is int:
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            pass  # the precise path below names the problem
+        else:
+            if -_INF < number < _INF:
+                return number
+    return _to_float(venue, value, where)
+
+
+def _to_float(venue: str, value: Any, where: str) -> float:
+    """`to_float`, precise: the error for each kind of bad value."""
     if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             raise FeedDecodeError(venue, "bad_type", f"{where}={value[:40]!r}") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range (orjson stops at 64 bits)
+            raise FeedDecodeError(venue, "non_finite", f"{where} is out of range") from None
     else:
         raise FeedDecodeError(venue, "bad_type", f"{where} is {type(value).__name__}")
     if not math.isfinite(number):
@@ -70,29 +90,75 @@ def to_float(venue: str, value: Any, where: str) -> float:
     return number
 
 
+# The three field readers below try the common case first (a numeric string or a JSON
+# number, in range) with one type test and one chained comparison, and fall back to the
+# precise checks for anything else, so every bad value still gets its own reason.
+
+
 def number(venue: str, message: Mapping[str, Any], key: str) -> float:
     """A required finite number field."""
-    return to_float(venue, field(venue, message, key), key)
+    try:
+        value = message[key]
+    except KeyError:
+        raise FeedDecodeError(venue, "missing_field", key) from None
+    kind = type(value)
+    if kind is str or kind is float or kind is int:
+        try:
+            result = float(value)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if -_INF < result < _INF:
+                return result
+    return _to_float(venue, value, key)
 
 
 def price(venue: str, message: Mapping[str, Any], key: str) -> float:
     """A required price: finite and > 0."""
-    value = number(venue, message, key)
-    if value <= 0.0:
-        raise FeedDecodeError(venue, "non_positive_price", f"{key}={value}")
-    return value
+    try:
+        value = message[key]
+    except KeyError:
+        raise FeedDecodeError(venue, "missing_field", key) from None
+    kind = type(value)
+    if kind is str or kind is float or kind is int:
+        try:
+            result = float(value)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if 0.0 < result < _INF:
+                return result
+    result = _to_float(venue, value, key)
+    if result <= 0.0:
+        raise FeedDecodeError(venue, "non_positive_price", f"{key}={result}")
+    return result
 
 
 def size(venue: str, message: Mapping[str, Any], key: str) -> float:
     """A required size: finite and >= 0."""
-    value = number(venue, message, key)
-    if value < 0.0:
-        raise FeedDecodeError(venue, "negative_size", f"{key}={value}")
-    return value
+    try:
+        value = message[key]
+    except KeyError:
+        raise FeedDecodeError(venue, "missing_field", key) from None
+    kind = type(value)
+    if kind is str or kind is float or kind is int:
+        try:
+            result = float(value)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if 0.0 <= result < _INF:
+                return result
+    result = _to_float(venue, value, key)
+    if result < 0.0:
+        raise FeedDecodeError(venue, "negative_size", f"{key}={result}")
+    return result
 
 
 def ms_to_ns(venue: str, value: Any, where: str) -> int:
     """Epoch milliseconds (int, float or numeric string) to int nanoseconds, range-checked."""
+    if type(value) is int and EARLIEST_MS <= value <= LATEST_MS:
+        return value * 1_000_000
     if isinstance(value, str):
         if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True; int() fails
             raise FeedDecodeError(venue, "bad_timestamp", f"{where}={value[:40]!r}")
@@ -110,7 +176,13 @@ def ms_to_ns(venue: str, value: Any, where: str) -> int:
 
 def timestamp(venue: str, message: Mapping[str, Any], key: str) -> int:
     """A required epoch-millisecond field, as int nanoseconds."""
-    return ms_to_ns(venue, field(venue, message, key), key)
+    try:
+        value = message[key]
+    except KeyError:
+        raise FeedDecodeError(venue, "missing_field", key) from None
+    if type(value) is int and EARLIEST_MS <= value <= LATEST_MS:
+        return value * 1_000_000
+    return ms_to_ns(venue, value, key)
 
 
 def levels(
@@ -125,14 +197,52 @@ def levels(
     Extra elements per level (OKX's order counts, deprecated zeros) are ignored. USD-face
     sizes convert at the level's own price.
     """
+    if type(raw) is list:
+        # Fast pass: string or float pairs, in range. On the first other level, hand the
+        # whole list to the precise pass (which also accepts ints, or names the error).
+        out = []
+        in_base = instrument.size_unit is SizeUnit.BASE
+        for level in raw:
+            if type(level) is not list or len(level) < 2:
+                break
+            level_price, level_size = level[0], level[1]
+            kind_price, kind_size = type(level_price), type(level_size)
+            if not (
+                (kind_price is str or kind_price is float)
+                and (kind_size is str or kind_size is float)
+            ):
+                break
+            try:
+                level_price = float(level_price)
+                level_size = float(level_size)
+            except ValueError:
+                break
+            if not (0.0 < level_price < _INF and 0.0 <= level_size < _INF):
+                break
+            if not in_base:
+                level_size = instrument.to_base(level_size, reference_price or level_price)
+            out.append((level_price, level_size))
+        else:
+            return tuple(out)
+    return _levels(venue, raw, where, instrument, reference_price)
+
+
+def _levels(
+    venue: str,
+    raw: Any,
+    where: str,
+    instrument: Instrument,
+    reference_price: float | None,
+) -> tuple[tuple[float, float], ...]:
+    """`levels`, precise: the error for each kind of bad level."""
     if not isinstance(raw, list):
         raise FeedDecodeError(venue, "malformed", f"{where} is not a list")
     out = []
     for level in raw:
         if not isinstance(level, list | tuple) or len(level) < 2:
             raise FeedDecodeError(venue, "malformed", f"{where} level {level!r:.60}")
-        level_price = to_float(venue, level[0], f"{where} price")
-        level_size = to_float(venue, level[1], f"{where} size")
+        level_price = _to_float(venue, level[0], f"{where} price")
+        level_size = _to_float(venue, level[1], f"{where} size")
         if level_price <= 0.0:
             raise FeedDecodeError(venue, "non_positive_price", f"{where} price {level_price}")
         if level_size < 0.0:
