@@ -7,6 +7,12 @@ with capped, jittered backoff that is reset only after the first good frame. Eve
 disconnect is reported downstream as a `FeedGap`, so the ledger never mistakes an
 open-interest jump across an outage for new positions.
 
+What one frame means (parse, count or reject, sanity, order books, resync decisions, the
+events it yields) is decided by `FramePipeline`, synchronously and without I/O; the
+supervisor only carries its decisions out (send replies and resubscriptions, fetch REST
+snapshots, put events on the queue). `liqmon replay` drives the same `FramePipeline` from
+recorded frames, so live and replay share that code rather than copies of it.
+
 Errors are split in one place (`_retry_reason`): network trouble, venue closes, stale
 streams and REST failures are retried forever; anything else is a bug and propagates, so
 the TaskGroup above stops and the process exits for its supervisor to restart it.
@@ -19,6 +25,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
 import aiohttp
 import orjson
@@ -91,6 +98,182 @@ class _Backoff:
         return next(self._delays)
 
 
+@dataclass(slots=True)
+class FrameResult:
+    """What the supervisor must do about one accepted frame, in this order."""
+
+    replies: tuple[str, ...]  # answers the venue expects (keep-alives), sent first
+    alive: bool  # the frame proved at least one stream alive
+    sends: list[str] = field(default_factory=list)  # resubscriptions that rebuild a book
+    snapshots: list[str] = field(default_factory=list)  # symbols whose REST snapshot to fetch
+    events: list[FeedItem] = field(default_factory=list)  # plausible non-book events, in order
+
+
+class SnapshotOutcome(Enum):
+    """What applying a REST book snapshot did."""
+
+    SYNCED = "synced"  # the book is live; buffered deltas applied
+    NOT_BRIDGED = "not_bridged"  # the buffered deltas do not follow it: fetch another
+    REJECTED = "rejected"  # the answer did not parse (counted): fetch another
+
+
+class FramePipeline:
+    """The synchronous, I/O-free processing of one venue's frames, live or replayed.
+
+    Per frame: count it, parse it (a `FeedDecodeError` is counted by reason and the frame
+    dropped), note which streams it proves alive, run the sanity layer on every event, keep
+    the order books (buffer deltas until a snapshot, detect gaps, duplicates and crossed
+    books) and decide how a broken book is rebuilt: by a REST snapshot where the venue's
+    procedure has one (`FrameResult.snapshots`), else by resubscribing
+    (`FrameResult.sends`). Time comes in as values: receive times with each frame and
+    `monotonic` for the stream liveness stamps, so a replay runs it on a simulated clock.
+    """
+
+    def __init__(
+        self,
+        adapter: VenueAdapter,
+        rejects: RejectLog,
+        *,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.adapter = adapter
+        self.venue = adapter.venue
+        self._rejects = rejects
+        self._monotonic = monotonic
+        self._sanitizer = Sanitizer()
+        self.stats = FeedStats()
+        self.books: dict[str, OrderBook] = {}
+        self.snapshot_wanted: set[str] = set()
+        self._pending: dict[str, deque[BookUpdate]] = {}
+        self._book_conn: dict[str, str] = {}  # symbol -> connection that feeds its book
+
+    def frame(self, conn: str, raw: str | bytes, recv_ns: int) -> FrameResult | None:
+        """Process one received frame; None when the adapter rejected it (counted)."""
+        self.stats.messages[conn] += 1
+        try:
+            parsed = self.adapter.parse(conn, raw, recv_ns)
+        except FeedDecodeError as error:
+            self._rejects.reject(error)
+            return None
+        result = FrameResult(parsed.replies, self.mark_alive(parsed))
+        for symbol in parsed.resync:
+            self._resync(conn, symbol, result)
+        for event in parsed.events:
+            if not self.plausible(event):
+                continue
+            if isinstance(event, BookSnapshot | BookUpdate):
+                self._book(conn, event, result)
+            else:
+                result.events.append(event)
+        return result
+
+    def poll(self, payload: object, recv_ns: int) -> list[FeedItem] | None:
+        """Process one REST poll answer; None when it did not parse (counted)."""
+        try:
+            parsed = self.adapter.parse_poll(payload, recv_ns)
+        except FeedDecodeError as error:
+            self._rejects.reject(error)
+            return None
+        self.mark_alive(parsed)
+        return [event for event in parsed.events if self.plausible(event)]
+
+    def rest_snapshot(self, symbol: str, payload: object, recv_ns: int) -> SnapshotOutcome:
+        """Apply a REST book snapshot, then the deltas buffered while it was on its way."""
+        try:
+            parsed = self.adapter.parse_book_snapshot(symbol, payload, recv_ns)
+        except FeedDecodeError as error:
+            self._rejects.reject(error)
+            return SnapshotOutcome.REJECTED
+        book = self.books.setdefault(symbol, OrderBook())
+        for event in parsed.events:
+            if isinstance(event, BookSnapshot):
+                book.apply_snapshot(event)
+        if book.synced and self._replay_pending(symbol, book):
+            self.snapshot_wanted.discard(symbol)
+            return SnapshotOutcome.SYNCED
+        # The snapshot did not bridge the buffered deltas: start over with a new one.
+        self.stats.book_resyncs[symbol] += 1
+        book.reset()
+        return SnapshotOutcome.NOT_BRIDGED
+
+    def connection_opened(self, conn: str) -> None:
+        """A (re)connected `conn`: only the books it fed are now out of date."""
+        for symbol, fed_by in list(self._book_conn.items()):
+            if fed_by == conn:
+                self.reset_book(symbol)
+
+    def plausible(self, event: FeedItem) -> bool:
+        """Run the sanity layer; count the event, or reject it with the reason."""
+        reason = self._sanitizer.check(event)
+        if reason is not None:
+            self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
+            return False
+        self.stats.events[type(event).__name__] += 1
+        return True
+
+    def mark_alive(self, parsed: Parsed) -> bool:
+        """Note the streams this frame proves alive; True if there were any."""
+        now = self._monotonic()
+        for key in parsed.streams:
+            self.stats.last_seen[key] = now
+        return bool(parsed.streams)
+
+    def reset_book(self, symbol: str) -> None:
+        """Forget a book: the next message for it must be a snapshot."""
+        self.books.setdefault(symbol, OrderBook()).reset()
+        self._pending[symbol] = deque(maxlen=BOOK_BUFFER)
+        self.snapshot_wanted.discard(symbol)
+
+    def _book(self, conn: str, event: BookSnapshot | BookUpdate, result: FrameResult) -> None:
+        book = self.books.setdefault(event.symbol, OrderBook())
+        self._book_conn[event.symbol] = conn
+        if isinstance(event, BookSnapshot):
+            book.apply_snapshot(event)
+            self.snapshot_wanted.discard(event.symbol)
+            if not self._replay_pending(event.symbol, book):
+                self._resync(conn, event.symbol, result)
+            return
+        status = book.apply_update(event)
+        if status is BookStatus.NO_SNAPSHOT:
+            self._pending.setdefault(event.symbol, deque(maxlen=BOOK_BUFFER)).append(event)
+            if self.adapter.book_snapshot_request(event.symbol) is not None:
+                self._want_snapshot(event.symbol, result)
+        elif status in (BookStatus.GAP, BookStatus.CROSSED):
+            reason: FeedRejectReason = (
+                "sequence_gap" if status is BookStatus.GAP else "crossed_book"
+            )
+            self._rejects.reject(FeedDecodeError(self.venue, reason, f"book {event.symbol}"))
+            self._resync(conn, event.symbol, result)
+        elif status is BookStatus.DUPLICATE:
+            self._rejects.reject(
+                FeedDecodeError(self.venue, "duplicate_sequence", f"book {event.symbol}")
+            )
+
+    def _replay_pending(self, symbol: str, book: OrderBook) -> bool:
+        """Apply deltas buffered while waiting for a snapshot; False if they do not fit."""
+        pending = self._pending.get(symbol)
+        while pending:
+            status = book.apply_update(pending.popleft())
+            if status in (BookStatus.GAP, BookStatus.CROSSED):
+                pending.clear()
+                return False
+        return True
+
+    def _resync(self, conn: str, symbol: str, result: FrameResult) -> None:
+        self.stats.book_resyncs[symbol] += 1
+        self.reset_book(symbol)
+        if self.adapter.book_snapshot_request(symbol) is not None:
+            self._want_snapshot(symbol, result)
+            return
+        result.sends.extend(self.adapter.resubscribe(conn, symbol))
+
+    def _want_snapshot(self, symbol: str, result: FrameResult) -> None:
+        if symbol in self.snapshot_wanted:
+            return
+        self.snapshot_wanted.add(symbol)
+        result.snapshots.append(symbol)
+
+
 class FeedSupervisor:
     """Runs every connection and REST poll of one venue and feeds a bounded queue."""
 
@@ -119,12 +302,9 @@ class FeedSupervisor:
         self._delays = delays
         self._raw_sink = raw_sink
         self._ping_interval_s = ping_interval_s
-        self._sanitizer = Sanitizer()
-        self.stats = FeedStats()
-        self.books: dict[str, OrderBook] = {}
-        self._pending: dict[str, deque[BookUpdate]] = {}
-        self._snapshot_wanted: set[str] = set()
-        self._book_conn: dict[str, str] = {}  # symbol -> connection that feeds its book
+        self.pipeline = FramePipeline(adapter, rejects, monotonic=clock.monotonic)
+        self.stats = self.pipeline.stats
+        self.books = self.pipeline.books
 
     async def run(self) -> None:
         """Run until cancelled; a bug in any task stops all of them."""
@@ -185,9 +365,7 @@ class FeedSupervisor:
         watched = {s.key: s.stale_after_s for s in plan.streams if s.stale_after_s is not None}
         for key in watched:
             self.stats.last_seen[key] = started
-        for symbol, conn in list(self._book_conn.items()):
-            if conn == plan.name:  # only books this connection fed are now out of date
-                self._reset_book(symbol)
+        self.pipeline.connection_opened(plan.name)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(plan, ws, tg, backoff), name=f"recv:{plan.name}")
             if watched:
@@ -209,53 +387,28 @@ class FeedSupervisor:
         backoff: _Backoff,
     ) -> None:
         fresh = True
+        pipeline = self.pipeline
         async for message in ws:
             recv_ns = self._clock.time_ns()
             raw = message if isinstance(message, str) else message.decode("utf-8", "replace")
-            self.stats.messages[plan.name] += 1
             if self._raw_sink is not None:
                 self._raw_sink(recv_ns, self.venue, plan.name, raw)
-            try:
-                parsed = self.adapter.parse(plan.name, raw, recv_ns)
-            except FeedDecodeError as error:
-                self._rejects.reject(error)
+            result = pipeline.frame(plan.name, raw, recv_ns)
+            if result is None:
                 continue
-            for reply in parsed.replies:
+            for reply in result.replies:
                 await ws.send(reply)
-            if self._mark_alive(parsed) and fresh:
+            if result.alive and fresh:
                 backoff.reset()  # first good frame: the connection works, forget past failures
                 fresh = False
-            for symbol in parsed.resync:
-                await self._resync(plan, ws, tg, symbol)
-            await self._deliver(plan, ws, tg, parsed)
+            for frame in result.sends:
+                await ws.send(frame)
+            for symbol in result.snapshots:
+                tg.create_task(self._fetch_snapshot(symbol), name=f"snapshot:{self.venue}:{symbol}")
+            if self._out is not None:
+                for event in result.events:
+                    await self._out.put(event)
         raise _ClosedByVenue
-
-    async def _deliver(
-        self, plan: ConnectionPlan, ws: ClientConnection, tg: asyncio.TaskGroup, parsed: Parsed
-    ) -> None:
-        for event in parsed.events:
-            if not self._plausible(event):
-                continue
-            if isinstance(event, BookSnapshot | BookUpdate):
-                await self._book(plan, ws, tg, event)
-            elif self._out is not None:
-                await self._out.put(event)
-
-    def _plausible(self, event: FeedItem) -> bool:
-        """Run the sanity layer; count the event, or reject it with the reason."""
-        reason = self._sanitizer.check(event)
-        if reason is not None:
-            self._rejects.reject(FeedDecodeError(self.venue, reason, repr(event)[:120]))
-            return False
-        self.stats.events[type(event).__name__] += 1
-        return True
-
-    def _mark_alive(self, parsed: Parsed) -> bool:
-        """Note the streams this frame proves alive; True if there were any."""
-        now = self._clock.monotonic()
-        for key in parsed.streams:
-            self.stats.last_seen[key] = now
-        return bool(parsed.streams)
 
     async def _watch(self, conn: str, watched: dict[str, float]) -> None:
         """Fail the connection when any watched stream is silent past its deadline."""
@@ -301,99 +454,23 @@ class FeedSupervisor:
 
     # ------------------------------------------------------------------ books
 
-    def _reset_book(self, symbol: str) -> None:
-        self.books.setdefault(symbol, OrderBook()).reset()
-        self._pending[symbol] = deque(maxlen=BOOK_BUFFER)
-        self._snapshot_wanted.discard(symbol)
-
-    async def _book(
-        self,
-        plan: ConnectionPlan,
-        ws: ClientConnection,
-        tg: asyncio.TaskGroup,
-        event: BookSnapshot | BookUpdate,
-    ) -> None:
-        book = self.books.setdefault(event.symbol, OrderBook())
-        self._book_conn[event.symbol] = plan.name
-        if isinstance(event, BookSnapshot):
-            book.apply_snapshot(event)
-            self._snapshot_wanted.discard(event.symbol)
-            if not self._replay_pending(event.symbol, book):
-                await self._resync(plan, ws, tg, event.symbol)
-            return
-        status = book.apply_update(event)
-        if status is BookStatus.NO_SNAPSHOT:
-            self._pending.setdefault(event.symbol, deque(maxlen=BOOK_BUFFER)).append(event)
-            if self.adapter.book_snapshot_request(event.symbol) is not None:
-                self._want_snapshot(tg, event.symbol)
-        elif status in (BookStatus.GAP, BookStatus.CROSSED):
-            reason: FeedRejectReason = (
-                "sequence_gap" if status is BookStatus.GAP else "crossed_book"
-            )
-            self._rejects.reject(FeedDecodeError(self.venue, reason, f"book {event.symbol}"))
-            await self._resync(plan, ws, tg, event.symbol)
-        elif status is BookStatus.DUPLICATE:
-            self._rejects.reject(
-                FeedDecodeError(self.venue, "duplicate_sequence", f"book {event.symbol}")
-            )
-
-    def _replay_pending(self, symbol: str, book: OrderBook) -> bool:
-        """Apply deltas buffered while waiting for a snapshot; False if they do not fit."""
-        pending = self._pending.get(symbol)
-        while pending:
-            status = book.apply_update(pending.popleft())
-            if status in (BookStatus.GAP, BookStatus.CROSSED):
-                pending.clear()
-                return False
-        return True
-
-    async def _resync(
-        self, plan: ConnectionPlan, ws: ClientConnection, tg: asyncio.TaskGroup, symbol: str
-    ) -> None:
-        self.stats.book_resyncs[symbol] += 1
-        self._reset_book(symbol)
-        if self.adapter.book_snapshot_request(symbol) is not None:
-            self._want_snapshot(tg, symbol)
-            return
-        for frame in self.adapter.resubscribe(plan.name, symbol):
-            await ws.send(frame)
-
-    def _want_snapshot(self, tg: asyncio.TaskGroup, symbol: str) -> None:
-        if symbol in self._snapshot_wanted:
-            return
-        self._snapshot_wanted.add(symbol)
-        tg.create_task(self._fetch_snapshot(symbol), name=f"snapshot:{self.venue}:{symbol}")
-
     async def _fetch_snapshot(self, symbol: str) -> None:
         """Fetch a REST book snapshot, retrying with backoff while this session lives."""
         request = self.adapter.book_snapshot_request(symbol)
         if request is None:
             return
         backoff = _Backoff(self._delays)
-        while symbol in self._snapshot_wanted:
+        while symbol in self.pipeline.snapshot_wanted:
             try:
                 payload = await fetch_json(self._http, self.venue, request)
-                recv_ns = self._clock.time_ns()
-                self._record_rest(recv_ns, f"snapshot:{symbol}", payload)
-                parsed = self.adapter.parse_book_snapshot(symbol, payload, recv_ns)
             except RestError as exc:
                 log.warning("%s book snapshot %s: %s", self.venue, symbol, exc)
                 await asyncio.sleep(max(exc.retry_after_s, backoff.next_delay()))
                 continue
-            except FeedDecodeError as error:
-                self._rejects.reject(error)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            book = self.books.setdefault(symbol, OrderBook())
-            for event in parsed.events:
-                if isinstance(event, BookSnapshot):
-                    book.apply_snapshot(event)
-            if book.synced and self._replay_pending(symbol, book):
-                self._snapshot_wanted.discard(symbol)
+            recv_ns = self._clock.time_ns()
+            self._record_rest(recv_ns, f"snapshot:{symbol}", payload)
+            if self.pipeline.rest_snapshot(symbol, payload, recv_ns) is SnapshotOutcome.SYNCED:
                 return
-            # The snapshot did not bridge the buffered deltas: start over with a new one.
-            self.stats.book_resyncs[symbol] += 1
-            book.reset()
             await asyncio.sleep(backoff.next_delay())
 
     # ------------------------------------------------------------------ REST polls
@@ -409,20 +486,17 @@ class FeedSupervisor:
         while True:
             try:
                 payload = await fetch_json(self._http, self.venue, request)
-                recv_ns = self._clock.time_ns()
-                self._record_rest(recv_ns, "poll", payload)
-                parsed = self.adapter.parse_poll(payload, recv_ns)
             except RestError as exc:
                 log.warning("%s poll failed: %s", self.venue, exc)
                 await asyncio.sleep(max(exc.retry_after_s, backoff.next_delay()))
                 continue
-            except FeedDecodeError as error:
-                self._rejects.reject(error)
-            else:
+            recv_ns = self._clock.time_ns()
+            self._record_rest(recv_ns, "poll", payload)
+            events = self.pipeline.poll(payload, recv_ns)
+            if events is not None:
                 backoff.reset()
-                self._mark_alive(parsed)
-                for event in parsed.events:
-                    if self._plausible(event) and self._out is not None:
+                if self._out is not None:
+                    for event in events:
                         await self._out.put(event)
             await asyncio.sleep(interval_s)
 
