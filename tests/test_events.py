@@ -315,10 +315,9 @@ class OddInt(int):
 def test_values_off_the_fast_path_get_the_precise_checks(
     overrides: dict[str, Any], reason: str | None
 ) -> None:
+    fields = {**HEADER, **VALID[MarkPrice], **overrides}
     for construct in (MarkPrice, events.new_mark_price):
-        result = build(
-            lambda construct=construct: construct(**{**HEADER, **VALID[MarkPrice], **overrides})
-        )
+        result = build(partial(construct, **fields))
         if reason is None:
             assert isinstance(result, MarkPrice)
         else:
