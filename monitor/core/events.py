@@ -157,6 +157,21 @@ def _check_header(venue: object, symbol: object, ts_event_ns: object, ts_recv_ns
     _check_timestamp(ts_recv_ns, "ts_recv_ns")
 
 
+def _header(venue: object, symbol: object, ts_event_ns: object, ts_recv_ns: object) -> None:
+    """The fields every event has: one cheap test, the precise checks only on failure."""
+    if not (
+        type(venue) is str
+        and venue
+        and type(symbol) is str
+        and symbol
+        and type(ts_event_ns) is int
+        and ts_event_ns >= 0
+        and type(ts_recv_ns) is int
+        and ts_recv_ns >= 0
+    ):
+        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+
+
 def _levels_ok(levels: object, order: Literal[-1, 0, 1]) -> bool:
     """Fast path of `_check_levels`: True only for tuples of valid float pairs in order.
 
@@ -239,17 +254,7 @@ def _fill_mark_price(  # noqa: PLR0917 (positional: the cheapest call)
     index_price: float | None,
 ) -> None:
     """The checks and stores of `MarkPrice.__init__` and `new_mark_price`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not (type(mark_price) is float and 0.0 < mark_price < _INF):
         _check_price(mark_price, "mark_price")
     if index_price is not None and not (type(index_price) is float and 0.0 < index_price < _INF):
@@ -306,17 +311,7 @@ def _fill_open_interest(  # noqa: PLR0917 (positional: the cheapest call)
     open_interest: float,
 ) -> None:
     """The checks and stores of `OpenInterest.__init__` and `new_open_interest`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not (type(open_interest) is float and 0.0 <= open_interest < _INF):
         _check_size(open_interest, "open_interest", positive=False)
     s_venue, s_symbol, s_event, s_recv, s_oi = _OPEN_INTEREST
@@ -381,17 +376,7 @@ def _fill_liquidation(  # noqa: PLR0917 (positional: the cheapest call)
     quantity: float,
 ) -> None:
     """The checks and stores of `Liquidation.__init__` and `new_liquidation`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not isinstance(side, Side):
         raise InvalidEventError("bad_type", f"side must be a Side, got {side!r}")
     if not (type(price) is float and 0.0 < price < _INF):
@@ -464,17 +449,7 @@ def _fill_book_snapshot(  # noqa: PLR0917 (positional: the cheapest call)
     sequence: int | None,
 ) -> None:
     """The checks and stores of `BookSnapshot.__init__` and `new_book_snapshot`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not _levels_ok(bids, -1):
         _check_levels(bids, "bids", order=-1)
     if not _levels_ok(asks, 1):
@@ -574,17 +549,7 @@ def _fill_book_update(  # noqa: PLR0917 (positional: the cheapest call)
     first_sequence: int | None,
 ) -> None:
     """The checks and stores of `BookUpdate.__init__` and `new_book_update`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not _levels_ok(bids, 0):
         _check_levels(bids, "bids", order=0)
     if not _levels_ok(asks, 0):
@@ -719,17 +684,7 @@ def _fill_trade(  # noqa: PLR0917 (positional: the cheapest call)
     aggressor: Aggressor,
 ) -> None:
     """The checks and stores of `Trade.__init__` and `new_trade`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not (type(price) is float and 0.0 < price < _INF):
         _check_price(price, "price")
     if not (type(quantity) is float and 0.0 < quantity < _INF):
@@ -799,17 +754,7 @@ def _fill_funding(  # noqa: PLR0917 (positional: the cheapest call)
     next_funding_ns: int | None,
 ) -> None:
     """The checks and stores of `Funding.__init__` and `new_funding`."""
-    if not (
-        type(venue) is str
-        and venue
-        and type(symbol) is str
-        and symbol
-        and type(ts_event_ns) is int
-        and ts_event_ns >= 0
-        and type(ts_recv_ns) is int
-        and ts_recv_ns >= 0
-    ):
-        _check_header(venue, symbol, ts_event_ns, ts_recv_ns)
+    _header(venue, symbol, ts_event_ns, ts_recv_ns)
     if not (type(rate) is float and -_INF < rate < _INF):
         _check_finite(rate, "rate")
     if next_funding_ns is not None and not (type(next_funding_ns) is int and next_funding_ns >= 0):
