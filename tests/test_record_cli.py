@@ -101,7 +101,8 @@ async def test_unknown_symbol_is_a_clear_start_up_error(tmp_path):
     async with five_venues(tmp_path) as config:
         text = config.read_text().replace('"BTC-USDT-SWAP"', '"BTC-USDT-SWP"')
         config.write_text(text)
-        code, stderr = await run("record", "--config", str(config), "--duration", "5")
+        out = str(tmp_path / "never.jsonl")
+        code, stderr = await run("record", "--config", str(config), "--out", out, "--duration", "5")
     assert code == 2
     assert "BTC-USDT-SWP is not a perpetual listed by okx" in stderr
     assert "did you mean BTC-USDT-SWAP" in stderr
