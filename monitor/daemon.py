@@ -265,14 +265,19 @@ class Daemon:
 
     async def _risk_loop(self) -> None:
         interval = self.settings.risk.interval_s
+        next_full = time.monotonic() + interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._recheck.wait(), interval)
+                await asyncio.wait_for(self._recheck.wait(), max(0.0, next_full - time.monotonic()))
             self._recheck.clear()
-            gap = MIN_RECHECK_GAP_S - (time.monotonic() - self._last_cycle)
-            if gap > 0:
-                await asyncio.sleep(gap)
-            self.run_cycle()
+            full = time.monotonic() >= next_full
+            if not full:
+                gap = MIN_RECHECK_GAP_S - (time.monotonic() - self._last_cycle)
+                if gap > 0:
+                    await asyncio.sleep(gap)
+            else:
+                next_full = time.monotonic() + interval
+            self.run_cycle(moved_only=not full)
 
     def books(self) -> dict[tuple[str, str], DepthView | None]:
         """Every synced book as sorted arrays (None while a book resyncs)."""
@@ -282,10 +287,12 @@ class Daemon:
             for symbol, book in supervisor.books.items()
         }
 
-    def run_cycle(self) -> list[Alert]:
-        """One risk cycle: compute, publish alerts and retained state, time it."""
+    def run_cycle(self, *, moved_only: bool = False) -> list[Alert]:
+        """One risk cycle (or re-check of moved markets): compute, publish, time it."""
         started = time.perf_counter()
-        snapshot, alerts = self.engine.cycle(self.clock.time_ns(), self.books())
+        snapshot, alerts = self.engine.cycle(
+            self.clock.time_ns(), self.books(), moved_only=moved_only
+        )
         for alert in alerts:
             self._publish_alert(alert)
         if self.mqtt is not None:

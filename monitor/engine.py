@@ -120,6 +120,7 @@ class _Market:
     last_ns: dict[str, int] = field(default_factory=dict)  # stream -> recv ns
     liquidated_usd: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     book: DepthView | None = None  # the last synced book
+    last_input: MarketInput | None = None  # what the last cycle computed risk from
 
 
 def _read_only(array: FloatArray) -> FloatArray:
@@ -145,7 +146,7 @@ class Engine:
         self.started_ns = started_ns
         self.snapshot = RiskSnapshot.empty(self.grid)
         self.refused: Counter[tuple[str, str]] = Counter()  # (venue, reason)
-        self.recheck_wanted = False
+        self._moved: set[tuple[str, str]] = set()  # marks that moved since their last cycle
         self._markets: dict[tuple[str, str], _Market] = {}
         self._restored: dict[tuple[str, str], Ledger] = {}
         self._cycle_price: dict[tuple[str, str], float] = {}
@@ -195,7 +196,7 @@ class Engine:
             reference = self._cycle_price.get(key)
             move = self.settings.recheck_move_pct / 100.0
             if reference is not None and abs(math.log(item.mark_price / reference)) >= move:
-                self.recheck_wanted = True
+                self._moved.add(key)
         elif isinstance(item, OpenInterest):
             market.last_ns["open_interest"] = item.ts_recv_ns
         elif isinstance(item, Liquidation):
@@ -207,40 +208,53 @@ class Engine:
 
     # ------------------------------------------------------------------ risk cycle
 
+    @property
+    def recheck_wanted(self) -> bool:
+        """A mark moved by `recheck_move_pct` since its market's last cycle."""
+        return bool(self._moved)
+
     def cycle(
-        self, now_ns: int, books: Mapping[tuple[str, str], DepthView | None]
+        self,
+        now_ns: int,
+        books: Mapping[tuple[str, str], DepthView | None],
+        *,
+        moved_only: bool = False,
     ) -> tuple[RiskSnapshot, list[Alert]]:
-        """Compute every market's risk and the alerts it triggers; keeps the snapshot.
+        """Compute the markets' risk and the alerts it triggers; keeps the snapshot.
 
         `books` holds each market's synced book (None while it resyncs). The book feeds
         the venue's book builder, not this engine, so its freshness is measured here: a
         market keeps its last synced book through a short resync and turns stale only when
         no synced book was seen for the stale deadline.
+
+        With `moved_only` (the immediate re-check after a large move) only the markets
+        whose mark moved, and their assets' aggregates, are recomputed; the others keep
+        their figures from the previous cycle. The cost of a re-check then does not grow
+        with the number of markets followed.
         """
-        self.recheck_wanted = False
-        markets: dict[tuple[str, str], MarketSnapshot] = {}
-        inputs_by_asset: dict[str, list[tuple[MarketSnapshot, MarketInput]]] = defaultdict(list)
-        for key, market in self._markets.items():
+        keys = self._moved & self._markets.keys() if moved_only else set(self._markets)
+        self._moved -= keys
+        markets = dict(self.snapshot.markets)
+        levels = dict(self.snapshot.alert_levels)
+        alerts: list[Alert] = []
+        for key in sorted(keys):
+            market = self._markets[key]
             book = books.get(key)
             if book is not None:
                 market.book = book
                 market.last_ns["book"] = now_ns
-            snapshot, market_input = self._market(now_ns, market)
+            snapshot, market.last_input = self._market(now_ns, market)
             markets[key] = snapshot
-            if market_input is not None and not snapshot.stale:
-                inputs_by_asset[snapshot.asset].append((snapshot, market_input))
             if snapshot.price is not None:
                 self._cycle_price[key] = snapshot.price
-        assets = sorted({m.instrument.asset for m in self._markets.values()})
-        for asset in assets:
-            markets[(AGGREGATE, asset)] = self._aggregate(asset, markets, inputs_by_asset[asset])
-        alerts: list[Alert] = []
-        levels: dict[tuple[str, str, str], str] = {}
-        for snapshot in markets.values():
+        assets = {self._markets[key].instrument.asset for key in keys}
+        for asset in sorted(assets):
+            markets[(AGGREGATE, asset)] = self._aggregate(asset, markets)
+        for key in [*sorted(keys), *((AGGREGATE, asset) for asset in sorted(assets))]:
+            snapshot = markets[key]
             alerts.extend(self._alerts(now_ns, snapshot))
             for side in SIDES:
-                key3 = (snapshot.venue, snapshot.symbol, side)
-                levels[key3] = self.policy.level(*key3)
+                levels[(*key, side)] = self.policy.level(*key, side)
         self.snapshot = RiskSnapshot(
             ts_ns=now_ns,
             grid=self.grid,
@@ -305,17 +319,27 @@ class Engine:
         return snapshot, market_input
 
     def _aggregate(
-        self,
-        asset: str,
-        markets: Mapping[tuple[str, str], MarketSnapshot],
-        contributions: list[tuple[MarketSnapshot, MarketInput]],
+        self, asset: str, markets: Mapping[tuple[str, str], MarketSnapshot]
     ) -> MarketSnapshot:
-        """One asset across its fresh venues: fuel and depth add up bin by bin."""
+        """One asset across its fresh venues: fuel and depth add up bin by bin.
+
+        With a single fresh venue the sum is that venue's own figures: they are reused
+        instead of computed a second time.
+        """
         members = [m for m in markets.values() if m.asset == asset and m.venue != AGGREGATE]
+        fresh = [
+            (m, self._markets[(m.venue, m.symbol)].last_input)
+            for m in members
+            if not m.stale and self._markets[(m.venue, m.symbol)].last_input is not None
+        ]
+        inputs = [i for _, i in fresh if i is not None]
         risk = None
         long_fuel = short_fuel = None
-        if contributions:
-            inputs = [i for _, i in contributions]
+        only = fresh[0][0] if len(fresh) == 1 else None
+        if only is not None and only.risk is not None:
+            risk = dataclasses.replace(only.risk, venue=AGGREGATE, symbol=asset)
+            long_fuel, short_fuel = only.long_fuel, only.short_fuel
+        elif inputs:
             risk = assess(AGGREGATE, asset, inputs, self.grid)
             long_fuel = _read_only(np.sum([i.long_fuel for i in inputs], axis=0))
             short_fuel = _read_only(np.sum([i.short_fuel for i in inputs], axis=0))
@@ -331,7 +355,7 @@ class Engine:
             open_interest=sum(m.open_interest or 0.0 for m in members if not m.stale) or None,
             coverage=0.0 if risk is None else risk.coverage,
             warm=any(m.warm for m in members),
-            stale=not contributions,
+            stale=not inputs,
             ages_s=MappingProxyType(
                 {s: min(m.ages_s[s] for m in members) for s in STREAMS} if members else {}
             ),
