@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from monitor.sim.hyperliquid import Protocol
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hyperliquid"
 
 _BASE = {"BTC": (68674.0, 1.0, 1), "ETH": (3227.4, 0.1, 2)}
@@ -42,36 +44,18 @@ def _rest() -> dict[str, Any]:
     return {"/info": meta}
 
 
-class Script:
-    venue: str = "hyperliquid"
+class Script(Protocol):
+    """The package's protocol side (acks, pongs), with the documented fixtures' frames."""
+
     greeting: tuple[str, ...] = ((FIXTURES / "greeting.txt").read_text(encoding="utf-8"),)
     symbols: tuple[str, ...] = ("BTC", "ETH")
-    rest: dict[str, Any] = _rest()
 
     def __init__(self) -> None:
+        super().__init__()
+        self.rest = _rest()
         self._ctx = _load("active_asset_ctx.json")
         self._book = _load("l2_book.json")
         self._trades = _load("trades.json")
-
-    def replies(self, frame: str) -> list[str]:
-        """Acks echo the subscription; pings get a pong; anything else gets nothing."""
-        try:
-            message = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return []
-        if not isinstance(message, dict):
-            return []
-        method = message.get("method")
-        if method == "ping":
-            return ['{"channel":"pong"}']
-        subscription = message.get("subscription")
-        if method in ("subscribe", "unsubscribe") and isinstance(subscription, dict):
-            ack = {
-                "channel": "subscriptionResponse",
-                "data": {"method": method, "subscription": subscription},
-            }
-            return [orjson.dumps(ack).decode()]
-        return []
 
     def data(self, symbol: str, step: int) -> list[str]:
         base, tick, decimals = _BASE[symbol]
