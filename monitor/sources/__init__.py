@@ -1,0 +1,36 @@
+"""Recorded frames from files, whatever wrote them: `(recv_ns, venue, conn, raw)` per frame.
+
+Three layouts are recognised from their content (never from the file name alone), each
+plain, gzip or zstd (by magic bytes):
+
+- **liqmon** (`liqmon record`): JSON lines `{"recv_ns", "venue", "conn", "raw"}`; `conn` is
+  the plan's connection name, or `instruments`, `poll`, `snapshot:<symbol>` for REST answers.
+- **raw** (`<recv_ns> <json>` lines, e.g. hftbacktest): one venue per file, told by the
+  first frame's shape (Binance combined-stream wrapper `{"stream": ...}`, Hyperliquid
+  `{"channel": ...}`, Bybit `{"topic": ...}`, OKX `{"arg": ...}`, Deribit `{"jsonrpc": ...}`).
+  `conn` is `""` (the replay gives the frame to the venue's first connection). A Binance
+  REST depth snapshot line (`{"lastUpdateId": ...}`) becomes `snapshot:<SYMBOL>`, the symbol
+  taken from the stream names of the file.
+- **cryptofeed** (`*.jsonl[.zst]`, format 2): a header line `{"t": "header", "exchange": ...}`
+  names the venue; `recv` records are frames, `conn` is the WebSocket address of their
+  connection (`wss://host/path`, from its `connect` record); `http` records are REST
+  answers with `conn` = `rest:<url>`. `send` and `connect` records carry no frame.
+- **cryptofeed text** (`*.ws.*`, e.g. `OKX.ws.1.0`): `<url> <-> <ts>` opens a connection,
+  `<url> <- <ts>: <json>` is a frame we sent (skipped), `<ts>: <json>` a received frame;
+  the venue is the file name's first dotted part (`OKX`).
+
+A file that is none of these, a line that does not fit its layout, or a truncated file
+raises `SourceError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+from monitor.sources.files import (
+    Frame,
+    SourceError,
+    SourceFile,
+    merge,
+    open_source,
+)
+
+__all__ = ["Frame", "SourceError", "SourceFile", "merge", "open_source"]
