@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from monitor import __version__, app, daemon
+from monitor import __version__, app, daemon, demo
 from monitor.config import ConfigError, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
@@ -258,6 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     replay.set_defaults(handler=_replay)
+
+    demo_parser = commands.add_parser(
+        "demo",
+        help="offline: the real daemon against a SIMULATED cascade market (about 80 s)",
+        description=(
+            "Starts a local venue on 127.0.0.1 that plays a SIMULATED BTC market (not real "
+            "data): open interest builds up, price falls into the planted long liquidations, "
+            "then recovers. Runs the real daemon against it, prints alerts as they fire, "
+            "serves /metrics and the HTTP API, and publishes to MQTT when a broker answers."
+        ),
+    )
+    demo.add_demo_arguments(demo_parser)
+    demo_parser.set_defaults(handler=demo.demo_main)
 
     check = commands.add_parser(
         "check-config", help="validate a config file and print the venues and symbols"

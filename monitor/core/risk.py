@@ -38,6 +38,9 @@ SHOCKS_PCT = ("1", "2", "3", "5")
 WITHIN_PCT = ("0.5", "1", "2", "5", "10")
 BRANCHING_WITHIN_PCT = 2.0
 TOP_CLUSTERS = 3
+CLUSTER_WITHIN_PCT = 5.0
+"""Clusters are sought within this distance: fuel further away does not drive an alert at
+the 1-2 % thresholds (a cold-start tail 20 % below is large but irrelevant)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +127,11 @@ def side_report(
 def top_clusters(
     reference_price: float, fuel: FloatArray, grid: BinGrid, direction: Direction
 ) -> tuple[Cluster, ...]:
-    """The bins holding the most fuel, largest first, priced at the middle of the bin."""
+    """The bins holding the most fuel within `CLUSTER_WITHIN_PCT`, largest first.
+
+    Each is priced at the middle of its bin.
+    """
+    fuel = fuel[: grid.bins_within_pct(CLUSTER_WITHIN_PCT)]
     count = min(TOP_CLUSTERS, int(np.count_nonzero(fuel)))
     if count == 0:
         return ()
