@@ -38,7 +38,7 @@ from monitor.core.alerts import Alert, Severity
 from monitor.core.events import FeedItem
 from monitor.core.ledger import LedgerState
 from monitor.core.venues import VenueParams
-from monitor.engine import SIDES, Engine, RiskSnapshot, params_for
+from monitor.engine import SIDES, Engine, RiskSchedule, RiskSnapshot, params_for
 from monitor.feeds.base import Instrument
 from monitor.feeds.book import DepthView
 from monitor.feeds.registry import make_adapter
@@ -56,7 +56,6 @@ log = logging.getLogger("liqmon")
 
 ENGINE_BATCH = 1_000
 """Events the engine takes per wake-up before yielding to the loop."""
-MIN_RECHECK_GAP_S = 0.1
 SHUTDOWN_STEP_S = 3.0
 """Each shutdown step (drain, save, sinks) gets at most this long: 10 s in all."""
 
@@ -87,7 +86,6 @@ class Daemon:
         self.http_port: int | None = None
         self.started = asyncio.Event()  # HTTP up, tasks running (tests wait on it)
         self._recheck = asyncio.Event()
-        self._last_cycle = 0.0
 
     # ------------------------------------------------------------------ metric sources
 
@@ -264,20 +262,19 @@ class Daemon:
     # ------------------------------------------------------------------ risk
 
     async def _risk_loop(self) -> None:
-        interval = self.settings.risk.interval_s
-        next_full = time.monotonic() + interval
+        schedule = RiskSchedule.start(self.settings.risk, time.monotonic_ns())
         while True:
+            wait_s = max(0.0, (schedule.due() - time.monotonic_ns()) / 1e9)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._recheck.wait(), max(0.0, next_full - time.monotonic()))
+                await asyncio.wait_for(self._recheck.wait(), wait_s)
+                schedule.recheck(time.monotonic_ns())
             self._recheck.clear()
-            full = time.monotonic() >= next_full
-            if not full:
-                gap = MIN_RECHECK_GAP_S - (time.monotonic() - self._last_cycle)
-                if gap > 0:
-                    await asyncio.sleep(gap)
-            else:
-                next_full = time.monotonic() + interval
+            now = time.monotonic_ns()
+            if now < schedule.due():
+                continue  # a re-check asked for within the minimum gap: wait for it
+            full = schedule.full_due(now)
             self.run_cycle(moved_only=not full)
+            schedule.ran(now, full=full)
 
     def books(self) -> dict[tuple[str, str], DepthView | None]:
         """Every synced book as sorted arrays (None while a book resyncs)."""
@@ -302,7 +299,6 @@ class Daemon:
                     market, snapshot.ts_ns, levels, self.settings.alerts.low_coverage
                 )
                 self.mqtt.publish_state(venue, symbol, document)
-        self._last_cycle = time.monotonic()
         self.cycle_seconds.observe(time.perf_counter() - started)
         return alerts
 

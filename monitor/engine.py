@@ -56,6 +56,54 @@ OI_STALE_FACTOR = 2.0
 """Open interest may be polled (Binance every 5-30 s): it gets twice the price deadline."""
 
 
+MIN_RECHECK_GAP_NS = 100_000_000
+"""Re-checks after large moves run at most every 100 ms."""
+
+
+@dataclass(slots=True)
+class RiskSchedule:
+    """When the next risk cycle runs, on any clock (the daemon's and the replay's rule).
+
+    A full cycle every `interval_ns`, on a fixed cadence; when the engine wants a re-check
+    (a mark moved `risk.recheck_move_pct` since its market's last cycle), a re-check of
+    the moved markets at once, but no sooner than `min_gap_ns` after the previous cycle.
+    """
+
+    interval_ns: int
+    min_gap_ns: int
+    last_ns: int
+    next_full_ns: int
+    recheck_ns: int | None = None
+
+    @classmethod
+    def start(cls, risk: RiskSettings, now_ns: int) -> RiskSchedule:
+        """The schedule of `risk` from `now_ns`: the first full cycle one interval later."""
+        interval = round(risk.interval_s * NS)
+        return cls(interval, MIN_RECHECK_GAP_NS, last_ns=now_ns, next_full_ns=now_ns + interval)
+
+    def due(self) -> int:
+        """Time of the next cycle or re-check."""
+        if self.recheck_ns is None:
+            return self.next_full_ns
+        return min(self.next_full_ns, max(self.recheck_ns, self.last_ns + self.min_gap_ns))
+
+    def full_due(self, now_ns: int) -> bool:
+        """Whether a cycle at `now_ns` is the periodic full one (else a re-check)."""
+        return now_ns >= self.next_full_ns
+
+    def recheck(self, now_ns: int) -> None:
+        """The engine asked for a re-check at `now_ns` (the first request stands)."""
+        if self.recheck_ns is None:
+            self.recheck_ns = now_ns
+
+    def ran(self, now_ns: int, *, full: bool) -> None:
+        """A cycle ran at `now_ns`."""
+        self.last_ns = now_ns
+        self.recheck_ns = None
+        if full:
+            self.next_full_ns = now_ns + self.interval_ns
+
+
 def params_for(venue: str, asset: str) -> VenueParams:
     """Default ledger parameters; an asset without its own defaults borrows the venue's BTC.
 

@@ -61,8 +61,7 @@ from monitor.core.events import (
 )
 from monitor.core.risk import SHOCKS_PCT, WITHIN_PCT
 from monitor.core.venues import ContractType
-from monitor.daemon import MIN_RECHECK_GAP_S
-from monitor.engine import SCENARIO_NAMES, SIDES, Engine, RiskSnapshot
+from monitor.engine import SCENARIO_NAMES, SIDES, Engine, RiskSchedule, RiskSnapshot
 from monitor.errors import MonitorError
 from monitor.feeds.base import ConnectionPlan, FeedDecodeError, Instrument, SizeUnit, VenueAdapter
 from monitor.feeds.book import DepthView
@@ -86,41 +85,6 @@ FLUSH_ROWS = 200_000
 
 class ReplayError(MonitorError):
     """A recording that cannot be replayed as asked (exit code 2)."""
-
-
-# ---------------------------------------------------------------------- the risk schedule
-
-
-@dataclass(slots=True)
-class RiskSchedule:
-    """When the next risk cycle runs: the daemon's `_risk_loop` rule, on any clock.
-
-    A cycle every `interval_ns` after the previous one; when the engine wants a re-check
-    (a mark moved `risk.recheck_move_pct` since the last cycle), one at once, but no
-    sooner than `min_gap_ns` after the previous cycle.
-    """
-
-    interval_ns: int
-    min_gap_ns: int
-    last_ns: int
-    recheck_ns: int | None = None
-
-    def due(self) -> int:
-        """Time of the next cycle."""
-        periodic = self.last_ns + self.interval_ns
-        if self.recheck_ns is None:
-            return periodic
-        return min(periodic, max(self.recheck_ns, self.last_ns + self.min_gap_ns))
-
-    def recheck(self, now_ns: int) -> None:
-        """The engine asked for a re-check at `now_ns`."""
-        if self.recheck_ns is None:
-            self.recheck_ns = now_ns
-
-    def ran(self, now_ns: int) -> None:
-        """A cycle ran at `now_ns`."""
-        self.last_ns = now_ns
-        self.recheck_ns = None
 
 
 # ---------------------------------------------------------------------- outputs
@@ -479,11 +443,7 @@ class Replay:
         self._wall_start = time.perf_counter()
         risk = self.settings.risk
         self.engine = Engine(risk, self.settings.alerts, started_ns=recv_ns)
-        self.schedule = RiskSchedule(
-            interval_ns=round(risk.interval_s * NS),
-            min_gap_ns=round(MIN_RECHECK_GAP_S * NS),
-            last_ns=recv_ns,
-        )
+        self.schedule = RiskSchedule.start(risk, recv_ns)
 
     def _pace(self, recv_ns: int) -> None:
         """`--speed N`: sleep until the wall clock catches up with N × simulated time."""
@@ -600,8 +560,9 @@ class Replay:
         assert engine is not None
         while (due := schedule.due()) <= now_ns:
             self._take_snapshots(due)
-            snapshot, alerts = engine.cycle(due, self.books())
-            schedule.ran(due)
+            full = schedule.full_due(due)
+            snapshot, alerts = engine.cycle(due, self.books(), moved_only=not full)
+            schedule.ran(due, full=full)
             self.result.cycles += 1
             for alert in alerts:
                 self._alert(alert)

@@ -101,7 +101,7 @@ async def webhook_receiver() -> AsyncIterator[tuple[str, list[dict[str, object]]
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}/hook/s3cret-token", received
     finally:

@@ -74,11 +74,12 @@ def test_a_recheck_recomputes_only_the_markets_that_moved():
         feed(built, "BTC", t, 70_000.0, 1_000.0 + 100 * step)
         feed(built, "ETH", t, 3_000.0, 100.0)
         before, _ = built.cycle(t, books)
-    assert not built.recheck_wanted
+    wanted = [built.recheck_wanted]
     feed(built, "BTC", 7 * STEP_NS, 70_000.0 * 0.99, 1_500.0)  # a 1 % move
-    assert built.recheck_wanted
+    wanted.append(built.recheck_wanted)
     after, _ = built.cycle(7 * STEP_NS, books, moved_only=True)
-    assert not built.recheck_wanted
+    wanted.append(built.recheck_wanted)
+    assert wanted == [False, True, False]
     assert after.markets[("hyperliquid", "ETH")] is before.markets[("hyperliquid", "ETH")]
     assert after.markets[(AGGREGATE, "ETH")] is before.markets[(AGGREGATE, "ETH")]
     assert after.markets[("hyperliquid", "BTC")].price == pytest.approx(69_300.0)

@@ -30,6 +30,7 @@ from venue_server import FakeVenue
 from monitor import app, daemon
 from monitor.config import Settings, load_settings
 from monitor.core.alerts import Alert
+from monitor.engine import RiskSchedule
 from monitor.feeds.base import Instrument, VenueAdapter
 from monitor.feeds.supervisor import FeedSupervisor, RawSink
 from monitor.record import Recorder
@@ -39,7 +40,6 @@ from monitor.replay import (
     Replay,
     ReplayOptions,
     ReplayResult,
-    RiskSchedule,
     parse_time,
 )
 from monitor.sources import open_source
@@ -87,17 +87,22 @@ def replay(
 # ---------------------------------------------------------------------- the schedule
 
 
-def test_risk_schedule_is_periodic_and_rechecks_no_sooner_than_the_gap() -> None:
-    schedule = RiskSchedule(interval_ns=5_000, min_gap_ns=100, last_ns=0)
+def test_risk_schedule_keeps_its_cadence_and_rechecks_no_sooner_than_the_gap() -> None:
+    schedule = RiskSchedule(interval_ns=5_000, min_gap_ns=100, last_ns=0, next_full_ns=5_000)
     assert schedule.due() == 5_000
     schedule.recheck(30)  # a big mark move 30 ns after the cycle: wait for the gap
     assert schedule.due() == 100
     schedule.recheck(60)  # the first request stands
     assert schedule.due() == 100
-    schedule.ran(100)
-    assert schedule.due() == 5_100
+    assert not schedule.full_due(100)
+    schedule.ran(100, full=False)
+    assert schedule.due() == 5_000  # a re-check does not move the full cycles
     schedule.recheck(3_000)
     assert schedule.due() == 3_000
+    schedule.ran(3_000, full=False)
+    assert schedule.full_due(5_000)
+    schedule.ran(5_000, full=True)
+    assert schedule.due() == 10_000
 
 
 def test_parse_time() -> None:
