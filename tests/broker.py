@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import os
 import shutil
@@ -47,7 +48,7 @@ class Mosquitto:
     misses nothing across an outage (the default keeps nothing).
     """
 
-    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = False, secure: bool = False) -> None:
         binary = mosquitto_binary()
         if binary is None:
             msg = "mosquitto is not installed (looked on PATH and in /usr/sbin)"
@@ -57,6 +58,14 @@ class Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.persistent = persistent
+        # secure: `port` takes TLS with a password (user `liqmon`); an anonymous plain
+        # listener on `plain_port` remains for test subscribers.
+        self.secure = secure
+        self.plain_port = free_port() if secure else self.port
+        self.password = "broker-s3cret" if secure else ""
+        self.ca_file = self.workdir / "ca.pem"
+        if secure:
+            self._make_credentials()
         self.config = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -70,9 +79,79 @@ class Mosquitto:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def _make_credentials(self) -> None:
+        """A throw-away CA, a server certificate for 127.0.0.1, and a password file."""
+        w = self.workdir
+        run = functools.partial(subprocess.run, check=True, capture_output=True, cwd=w)
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=liqmon test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ]
+        )
+        run(
+            [
+                "openssl",
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ]
+        )
+        (w / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n", encoding="utf-8")
+        run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                "server.pem",
+            ]
+        )
+        run(["mosquitto_passwd", "-c", "-b", "passwords", "liqmon", self.password])
+
     def _write_config(self) -> None:
-        lines = [
+        secure = [
+            "per_listener_settings true",
             f"listener {self.port} {HOST}",
+            "allow_anonymous false",
+            f"password_file {self.workdir}/passwords",
+            f"cafile {self.ca_file}",
+            f"certfile {self.workdir}/server.pem",
+            f"keyfile {self.workdir}/server.key",
+            f"listener {self.plain_port} {HOST}",
+        ]
+        lines = [
+            *(secure if self.secure else [f"listener {self.port} {HOST}"]),
             "allow_anonymous true",
             f"user {getpass.getuser()}",  # as root: do not drop to a user that cannot write here
             "log_dest stderr",
@@ -109,7 +188,10 @@ class Mosquitto:
             if self._process.poll() is not None:
                 msg = f"mosquitto exited with {self._process.returncode}: {self.log_tail()}"
                 raise RuntimeError(msg)
-            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.2):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((HOST, self.plain_port), 0.2),
+            ):
                 return
             time.sleep(0.02)
         self.stop()
@@ -193,7 +275,7 @@ class Collector:
             try:
                 async with aiomqtt.Client(
                     HOST,
-                    self.broker.port,
+                    self.broker.plain_port,
                     identifier=self.client_id,
                     clean_session=not self.persistent,
                     timeout=5.0,

@@ -287,3 +287,52 @@ async def test_venue_and_symbol_cannot_break_the_topic(tmp_path):
     sink = MqttSink(MqttSettings(), Outbox(tmp_path / "mqtt.db", 10))
     assert sink.alert_topic("all", "BTC/USD+#") == "liqmon/alerts/all/BTC_USD__"
     assert sink.state_topic("binance", "") == "liqmon/state/binance/_"
+
+
+async def test_tls_with_a_password_delivers_and_a_wrong_password_is_retried_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mqtts:// with a CA file and username/password against a broker that demands both."""
+    broker = Mosquitto(tmp_path / "secure", secure=True)
+    broker.start()
+    try:
+        secure_url = f"mqtts://127.0.0.1:{broker.port}"
+        caplog.set_level(logging.DEBUG)
+        async with Collector(broker, "liqmon/alerts/#") as sub:
+            wrong = MqttSink(
+                MqttSettings(
+                    url=secure_url,
+                    username="liqmon",
+                    password=PASSWORD,
+                    ca_file=str(broker.ca_file),
+                    client_id="liqmon-wrong",
+                ),
+                Outbox(tmp_path / "wrong.sqlite3", 100),
+                delays=fast_delays,
+            )
+            wrong.publish_alert(make_alert(0))
+            async with running(wrong):
+                await asyncio.sleep(1.0)
+                assert not wrong.connected
+                assert len(wrong.outbox) == 1  # kept for when the credentials are fixed
+            right = MqttSink(
+                MqttSettings(
+                    url=secure_url,
+                    username="liqmon",
+                    password=broker.password,
+                    ca_file=str(broker.ca_file),
+                    client_id="liqmon-right",
+                ),
+                Outbox(tmp_path / "right.sqlite3", 100),
+                delays=fast_delays,
+            )
+            for i in range(3):
+                right.publish_alert(make_alert(i))
+            async with running(right):
+                await sub.wait_for(lambda got: len(got) >= 3, within_s=10.0)
+        ids = [orjson.loads(m.payload)["id"] for m in sub.messages]
+        assert ids == [make_alert(i).id for i in range(3)]
+        assert PASSWORD not in caplog.text
+        assert broker.password not in caplog.text
+    finally:
+        broker.stop()
