@@ -161,7 +161,7 @@ class RiskCollector(Collector):
             risk.add(m)
         yield from (price, oi, oi_usd, coverage, warm, stale, age, liquidated, *risk.families())
         yield from (alert_state, reach, shallow, levels)
-        cycles = CounterMetricFamily("liqmon_risk_cycles", "Risk cycles completed.")
+        cycles = CounterMetricFamily("liqmon_risk_cycles", "Risk cycles and re-checks completed.")
         cycles.add_metric([], snapshot.cycles)
         yield cycles
         if snapshot.ts_ns:
