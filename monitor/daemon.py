@@ -7,8 +7,9 @@ Task layout (one TaskGroup, every task named):
   `liqmon_feed_crashes_total`); the other venues keep running. An unknown symbol is a
   configuration error and stops the daemon at start-up.
 - `engine`: the only task that touches ledgers; drains the feed queue in batches.
-- `risk`: a cycle every `risk.interval_s`, or at once when a mark moves more than
-  `risk.recheck_move_pct` since the last cycle (at most one extra cycle per 100 ms).
+- `risk`: a full cycle every `risk.interval_s`; in between, a re-check of the markets
+  whose mark moved more than `risk.recheck_move_pct` (at most one per 100 ms), both by
+  the engine's `RiskSchedule`, the rule the replay follows too.
 - `state`: writes the ledger snapshot every `state.snapshot_interval_s` (off the loop).
 - `mqtt`, `webhook`: deliver alerts from their on-disk outboxes.
 - the HTTP API (aiohttp runner, not a task of ours).
