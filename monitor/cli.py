@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     code = 0
     try:
         settings = load_settings(args.config)
-        code = asyncio.run(daemon.run(settings))
+        code = asyncio.run(daemon.run(settings, args.record))
     except* ConfigError as group:
         print(f"liqmon run: {group.exceptions[0]}", file=sys.stderr)
         code = EXIT_BAD_INPUT
@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _config_argument(run)
+    run.add_argument(
+        "--record",
+        metavar="PATH",
+        help="also record every raw frame and REST answer (the `liqmon record` format, "
+        "replayable with `liqmon replay`; .zst compresses; rotates at record.rotate_mb)",
+    )
     run.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     run.set_defaults(handler=_run)
 

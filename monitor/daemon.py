@@ -44,10 +44,11 @@ from monitor.feeds.base import Instrument
 from monitor.feeds.book import DepthView
 from monitor.feeds.registry import make_adapter
 from monitor.feeds.rejects import RejectLog
-from monitor.feeds.supervisor import FeedSupervisor
+from monitor.feeds.supervisor import FeedSupervisor, RawSink
 from monitor.http_api import build_app
 from monitor.metrics import FeedSource, SinkStatus, build_registry
 from monitor.persist import load_ledgers, save_ledgers
+from monitor.record import Recorder
 from monitor.sinks.mqtt import MqttSink
 from monitor.sinks.outbox import Outbox
 from monitor.sinks.payload import market_document
@@ -70,8 +71,10 @@ class Daemon:
         *,
         clock: Clock | None = None,
         alert_listeners: Sequence[Callable[[Alert], None]] = (),
+        raw_sink: RawSink | None = None,
     ) -> None:
         self.settings = settings
+        self.raw_sink = raw_sink  # records every frame and REST answer (replayable)
         self.alert_listeners = tuple(alert_listeners)  # e.g. `liqmon demo` prints alerts
         self.clock = clock or SystemClock()
         self.queue: asyncio.Queue[FeedItem] = asyncio.Queue(maxsize=settings.feeds.queue_size)
@@ -225,7 +228,7 @@ class Daemon:
         while True:
             try:
                 adapter = make_adapter(name, venue.ws_url, venue.rest_url)
-                instruments = await load_instruments(adapter, http, venue.symbols)
+                instruments = await load_instruments(adapter, http, venue.symbols, self.raw_sink)
                 supervisor = FeedSupervisor(
                     adapter,
                     instruments,
@@ -233,6 +236,7 @@ class Daemon:
                     clock=self.clock,
                     http=http,
                     rejects=self.rejects,
+                    raw_sink=self.raw_sink,
                     ping_interval_s=self.settings.feeds.ping_interval_s,
                 )
                 if not any(venue_name == name for venue_name, _ in self.engine.markets):
@@ -360,9 +364,15 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
         await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
 
 
-async def run(settings: Settings) -> int:
-    """`liqmon run`: until SIGINT/SIGTERM."""
+async def run(settings: Settings, record_path: str | None = None) -> int:
+    """`liqmon run`: until SIGINT/SIGTERM; with `record_path`, also record every frame."""
     stop = asyncio.Event()
     install_stop_signals(stop)
-    await Daemon(settings).run(stop)
+    rotate = int(settings.record.rotate_mb * 1024 * 1024)
+    recorder = None if record_path is None else Recorder(record_path, rotate_bytes=rotate)
+    try:
+        await Daemon(settings, raw_sink=None if recorder is None else recorder.write).run(stop)
+    finally:
+        if recorder is not None:
+            recorder.close()
     return 0

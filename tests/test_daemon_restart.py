@@ -23,6 +23,8 @@ from broker import Collector, Mosquitto
 from fake_venues import cascade
 from venue_server import FakeVenue, eventually
 
+from monitor.record import read_recording
+
 pytestmark = pytest.mark.asyncio
 
 OTHER_VENUES = ("binance", "bybit", "okx", "deribit")
@@ -44,10 +46,10 @@ def daemon_environment(tmp_path: Path, venue: FakeVenue, broker: Mosquitto) -> d
     }
 
 
-def start_daemon(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_daemon(environment: dict[str, str], log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--log-format", "json"],
+            [sys.executable, "-m", "monitor", "run", "--log-format", "json", *extra],
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=sink,
@@ -94,7 +96,7 @@ async def test_sigkill_then_restart_restores_ledger_and_flushes_outbox(
         script.hold = script.point(0)  # the market stops moving: no new alert kinds needed
         mosquitto.start()
         async with Collector(mosquitto, "liqmon/alerts/#") as collector:
-            second = start_daemon(environment, log)
+            second = start_daemon(environment, log, "--record", str(tmp_path / "rec.jsonl"))
             try:
                 await collector.wait_for(
                     lambda got: set(waiting) <= {orjson.loads(m.payload)["id"] for m in got},
@@ -107,6 +109,9 @@ async def test_sigkill_then_restart_restores_ledger_and_flushes_outbox(
                 second.send_signal(signal.SIGTERM)
                 code = await asyncio.to_thread(second.wait, 10.0)  # a clean stop within 10 s
         assert code == 0
+    recorded = read_recording(tmp_path / "rec.jsonl")  # --record: a replayable tape
+    assert {r["conn"] for r in recorded} >= {"instruments", "market"}
+    assert all(r["venue"] == "hyperliquid" for r in recorded)
     lines = [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     restored = [e["message"] for e in lines if e["logger"] == "liqmon.state"]
     assert len(restored) == 2, restored  # first start: missing; second: restored

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -18,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import aiohttp
 import orjson
 import polars as pl
 import pytest
@@ -27,12 +25,10 @@ from real_data import CAPTURES
 from test_daemon import daemon_settings
 from venue_server import FakeVenue
 
-from monitor import app, daemon
+from monitor import daemon
 from monitor.config import Settings, load_settings
 from monitor.core.alerts import Alert
 from monitor.engine import RiskSchedule
-from monitor.feeds.base import Instrument, VenueAdapter
-from monitor.feeds.supervisor import FeedSupervisor, RawSink
 from monitor.record import Recorder
 from monitor.replay import (
     EVENT_COLUMNS,
@@ -123,24 +119,11 @@ def severities(alerts: Sequence[Alert]) -> dict[tuple[str, str, str], list[str]]
 
 
 async def record_live_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> tuple[Path, Settings, list[Alert]]:
     """Run the real daemon against the cascade venue; its supervisor records every frame."""
     path = tmp_path / "live.jsonl.zst"
     recorder = Recorder(path, rotate_bytes=1 << 30)
-    monkeypatch.setattr(
-        daemon, "FeedSupervisor", functools.partial(FeedSupervisor, raw_sink=recorder.write)
-    )
-
-    async def load_instruments(
-        adapter: VenueAdapter,
-        http: aiohttp.ClientSession,
-        wanted: Sequence[str],
-        raw_sink: RawSink | None = None,
-    ) -> list[Instrument]:
-        return await app.load_instruments(adapter, http, wanted, recorder.write)
-
-    monkeypatch.setattr(daemon, "load_instruments", load_instruments)
     live: list[Alert] = []
     resolved = asyncio.Event()
 
@@ -151,7 +134,7 @@ async def record_live_run(
 
     async with FakeVenue(cascade.Script(ticks_per_point=4), tick_s=0.03) as venue:
         settings = daemon_settings(tmp_path, venue, None)
-        running = daemon.Daemon(settings, alert_listeners=[listen])
+        running = daemon.Daemon(settings, alert_listeners=[listen], raw_sink=recorder.write)
         stop = asyncio.Event()
         task = asyncio.create_task(running.run(stop))
         try:
@@ -166,9 +149,9 @@ async def record_live_run(
 
 @pytest.mark.asyncio
 async def test_replay_of_a_recorded_live_run_gives_the_live_alerts_deterministically(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    path, settings, live = await record_live_run(tmp_path, monkeypatch)
+    path, settings, live = await record_live_run(tmp_path)
     live_severities = severities(live)
     down = live_severities[("hyperliquid", "BTC", "down")]
     assert down.index("warning") < down.index("critical") < down.index("resolved")
