@@ -41,7 +41,7 @@ from monitor.core.ledger import LedgerState
 from monitor.core.venues import VenueParams
 from monitor.engine import SIDES, Engine, RiskSchedule, RiskSnapshot, params_for
 from monitor.feeds.base import Instrument
-from monitor.feeds.book import DepthView
+from monitor.feeds.book import DepthView, synced_view
 from monitor.feeds.registry import make_adapter
 from monitor.feeds.rejects import RejectLog
 from monitor.feeds.supervisor import FeedSupervisor, RawSink
@@ -281,24 +281,24 @@ class Daemon:
             self.run_cycle(moved_only=not full)
             schedule.ran(now, full=full)
 
-    def books(self) -> dict[tuple[str, str], DepthView | None]:
-        """Every synced book as sorted arrays (None while a book resyncs)."""
-        return {
-            (venue, symbol): book.view() if book.synced else None
-            for venue, supervisor in self.supervisors.items()
-            for symbol, book in supervisor.books.items()
-        }
+    def book_view(self, market: tuple[str, str]) -> DepthView | None:
+        """A market's synced book as sorted arrays (None while it has none or resyncs)."""
+        supervisor = self.supervisors.get(market[0])
+        return None if supervisor is None else synced_view(supervisor.books, market[1])
 
     def run_cycle(self, *, moved_only: bool = False) -> list[Alert]:
         """One risk cycle (or re-check of moved markets): compute, publish, time it."""
         started = time.perf_counter()
+        previous = self.engine.snapshot
         snapshot, alerts = self.engine.cycle(
-            self.clock.time_ns(), self.books(), moved_only=moved_only
+            self.clock.time_ns(), self.book_view, moved_only=moved_only
         )
         for alert in alerts:
             self._publish_alert(alert)
         if self.mqtt is not None:
             for (venue, symbol), market in snapshot.markets.items():
+                if previous.markets.get((venue, symbol)) is market:
+                    continue  # not recomputed by this re-check: its state is already out
                 levels = {s: snapshot.alert_levels.get((venue, symbol, s), "none") for s in SIDES}
                 document = market_document(
                     market, snapshot.ts_ns, levels, self.settings.alerts.low_coverage

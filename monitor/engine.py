@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -33,6 +33,7 @@ from monitor.core.events import (
     Liquidation,
     MarkPrice,
     OpenInterest,
+    Side,
 )
 from monitor.core.flow import FlowTracker
 from monitor.core.ledger import Ledger
@@ -248,7 +249,7 @@ class Engine:
         elif isinstance(item, OpenInterest):
             market.last_ns["open_interest"] = item.ts_recv_ns
         elif isinstance(item, Liquidation):
-            side = "down" if item.side.value == "long" else "up"
+            side = "down" if item.side is Side.LONG else "up"
             market.liquidated_usd[side] += item.notional_usd
         update = market.flow.observe(item)
         if update is not None and update.refused is not None:
@@ -264,13 +265,14 @@ class Engine:
     def cycle(
         self,
         now_ns: int,
-        books: Mapping[tuple[str, str], DepthView | None],
+        book_for: Callable[[tuple[str, str]], DepthView | None],
         *,
         moved_only: bool = False,
     ) -> tuple[RiskSnapshot, list[Alert]]:
         """Compute the markets' risk and the alerts it triggers; keeps the snapshot.
 
-        `books` holds each market's synced book (None while it resyncs). The book feeds
+        `book_for` gives a market's synced book (None while it resyncs); it is asked only
+        for the markets this cycle recomputes, so a re-check sorts no other book. The book feeds
         the venue's book builder, not this engine, so its freshness is measured here: a
         market keeps its last synced book through a short resync and turns stale only when
         no synced book was seen for the stale deadline.
@@ -287,7 +289,7 @@ class Engine:
         alerts: list[Alert] = []
         for key in sorted(keys):
             market = self._markets[key]
-            book = books.get(key)
+            book = book_for(key)
             if book is not None:
                 market.book = book
                 market.last_ns["book"] = now_ns

@@ -64,7 +64,7 @@ from monitor.core.venues import ContractType
 from monitor.engine import SCENARIO_NAMES, SIDES, Engine, RiskSchedule, RiskSnapshot
 from monitor.errors import MonitorError
 from monitor.feeds.base import ConnectionPlan, FeedDecodeError, Instrument, SizeUnit, VenueAdapter
-from monitor.feeds.book import DepthView
+from monitor.feeds.book import DepthView, synced_view
 from monitor.feeds.registry import VENUES, make_adapter
 from monitor.feeds.rejects import RejectLog
 from monitor.feeds.supervisor import FramePipeline
@@ -561,7 +561,7 @@ class Replay:
         while (due := schedule.due()) <= now_ns:
             self._take_snapshots(due)
             full = schedule.full_due(due)
-            snapshot, alerts = engine.cycle(due, self.books(), moved_only=not full)
+            snapshot, alerts = engine.cycle(due, self.book_view, moved_only=not full)
             schedule.ran(due, full=full)
             self.result.cycles += 1
             for alert in alerts:
@@ -570,13 +570,18 @@ class Replay:
                 for row in _risk_rows(snapshot):
                     self._risk.add(row)
 
+    def book_view(self, market: tuple[str, str]) -> DepthView | None:
+        """A market's synced book as sorted arrays (None while it has none or resyncs)."""
+        state = self._venues.get(market[0])
+        return None if state is None else synced_view(state.pipeline.books, market[1])
+
     def books(self) -> dict[tuple[str, str], DepthView | None]:
-        """Every synced book as sorted arrays (None while a book resyncs)."""
+        """Every book the replay keeps, as `book_view` gives it."""
         return {
-            (venue, symbol): book.view() if book.synced else None
+            (venue, symbol): self.book_view((venue, symbol))
             for venue, state in self._venues.items()
             if state is not None
-            for symbol, book in state.pipeline.books.items()
+            for symbol in state.pipeline.books
         }
 
     def _alert(self, alert: Alert) -> None:

@@ -58,7 +58,7 @@ def test_cascade_path_warns_goes_critical_and_resolves_per_venue_and_aggregate()
         feed(built, "BTC", t, mark, oi)
         feed(built, "ETH", t, 3_000.0, 100.0)
         _, alerts = built.cycle(
-            t, {("hyperliquid", "BTC"): book(mark), ("hyperliquid", "ETH"): book(3_000.0)}
+            t, {("hyperliquid", "BTC"): book(mark), ("hyperliquid", "ETH"): book(3_000.0)}.get
         )
         raised += [(a.venue, a.side, a.severity.value) for a in alerts if a.symbol == "BTC"]
     for venue in ("hyperliquid", AGGREGATE):
@@ -73,11 +73,11 @@ def test_a_recheck_recomputes_only_the_markets_that_moved():
         t = (step + 1) * STEP_NS
         feed(built, "BTC", t, 70_000.0, 1_000.0 + 100 * step)
         feed(built, "ETH", t, 3_000.0, 100.0)
-        before, _ = built.cycle(t, books)
+        before, _ = built.cycle(t, books.get)
     wanted = [built.recheck_wanted]
     feed(built, "BTC", 7 * STEP_NS, 70_000.0 * 0.99, 1_500.0)  # a 1 % move
     wanted.append(built.recheck_wanted)
-    after, _ = built.cycle(7 * STEP_NS, books, moved_only=True)
+    after, _ = built.cycle(7 * STEP_NS, books.get, moved_only=True)
     wanted.append(built.recheck_wanted)
     assert wanted == [False, True, False]
     assert after.markets[("hyperliquid", "ETH")] is before.markets[("hyperliquid", "ETH")]
@@ -91,7 +91,7 @@ def test_with_one_venue_the_aggregate_reports_that_venues_figures():
     for step in range(6):
         t = (step + 1) * STEP_NS
         feed(built, "BTC", t, 70_000.0, 1_000.0 + 200 * step)
-        snapshot, _ = built.cycle(t, {("hyperliquid", "BTC"): book(70_000.0)})
+        snapshot, _ = built.cycle(t, {("hyperliquid", "BTC"): book(70_000.0)}.get)
     venue = snapshot.markets[("hyperliquid", "BTC")]
     aggregate = snapshot.markets[(AGGREGATE, "BTC")]
     assert venue.risk is not None
@@ -108,11 +108,11 @@ def test_a_silent_market_turns_stale_raises_data_stale_and_leaves_the_aggregate(
         t = (step + 1) * STEP_NS
         feed(built, "BTC", t, 70_000.0, 1_000.0)
         feed(built, "ETH", t, 3_000.0, 100.0)
-        built.cycle(t, books)
+        built.cycle(t, books.get)
     late = 4 * STEP_NS + 31 * NS  # ETH goes on, BTC stays silent past 30 s
     for t in (late - NS, late):
         feed(built, "ETH", t, 3_000.0, 100.0)
-    snapshot, alerts = built.cycle(late, books)
+    snapshot, alerts = built.cycle(late, books.get)
     assert snapshot.markets[("hyperliquid", "BTC")].stale
     assert not snapshot.markets[("hyperliquid", "ETH")].stale
     stale = {(a.venue, a.symbol, a.side) for a in alerts if a.severity.value == "data_stale"}

@@ -15,6 +15,7 @@ Anything else, or a crossed book after a delta, means the book is no longer trus
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -132,6 +133,12 @@ class OrderBook:
             ask_prices=asks[:, 0].copy(),
             ask_sizes=asks[:, 1].copy(),
         )
+
+
+def synced_view(books: Mapping[str, OrderBook], symbol: str) -> DepthView | None:
+    """The book of `symbol` as sorted arrays; None while it has none or resyncs."""
+    book = books.get(symbol)
+    return book.view() if book is not None and book.synced else None
 
 
 def _apply_levels(side: dict[float, float], levels: tuple[Level, ...]) -> None:
