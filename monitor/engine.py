@@ -67,12 +67,13 @@ class RiskSchedule:
 
     A full cycle every `interval_ns`, on a fixed cadence; when the engine wants a re-check
     (a mark moved `risk.recheck_move_pct` since its market's last cycle), a re-check of
-    the moved markets at once, but no sooner than `min_gap_ns` after the previous cycle.
+    the moved markets at once, but no sooner than `min_gap_ns` after the previous re-check.
+    A full cycle does not delay a re-check: it could not have seen the move.
     """
 
     interval_ns: int
     min_gap_ns: int
-    last_ns: int
+    last_recheck_ns: int
     next_full_ns: int
     recheck_ns: int | None = None
 
@@ -80,13 +81,16 @@ class RiskSchedule:
     def start(cls, risk: RiskSettings, now_ns: int) -> RiskSchedule:
         """The schedule of `risk` from `now_ns`: the first full cycle one interval later."""
         interval = round(risk.interval_s * NS)
-        return cls(interval, MIN_RECHECK_GAP_NS, last_ns=now_ns, next_full_ns=now_ns + interval)
+        return cls(
+            interval, MIN_RECHECK_GAP_NS, last_recheck_ns=now_ns, next_full_ns=now_ns + interval
+        )
 
     def due(self) -> int:
         """Time of the next cycle or re-check."""
         if self.recheck_ns is None:
             return self.next_full_ns
-        return min(self.next_full_ns, max(self.recheck_ns, self.last_ns + self.min_gap_ns))
+        gap_end = self.last_recheck_ns + self.min_gap_ns
+        return min(self.next_full_ns, max(self.recheck_ns, gap_end))
 
     def full_due(self, now_ns: int) -> bool:
         """Whether a cycle at `now_ns` is the periodic full one (else a re-check)."""
@@ -98,11 +102,12 @@ class RiskSchedule:
             self.recheck_ns = now_ns
 
     def ran(self, now_ns: int, *, full: bool) -> None:
-        """A cycle ran at `now_ns`."""
-        self.last_ns = now_ns
+        """A cycle ran at `now_ns` (a full one also covers any pending re-check)."""
         self.recheck_ns = None
         if full:
             self.next_full_ns = now_ns + self.interval_ns
+        else:
+            self.last_recheck_ns = now_ns
 
 
 def params_for(venue: str, asset: str) -> VenueParams:

@@ -84,7 +84,9 @@ def replay(
 
 
 def test_risk_schedule_keeps_its_cadence_and_rechecks_no_sooner_than_the_gap() -> None:
-    schedule = RiskSchedule(interval_ns=5_000, min_gap_ns=100, last_ns=0, next_full_ns=5_000)
+    schedule = RiskSchedule(
+        interval_ns=5_000, min_gap_ns=100, last_recheck_ns=0, next_full_ns=5_000
+    )
     assert schedule.due() == 5_000
     schedule.recheck(30)  # a big mark move 30 ns after the cycle: wait for the gap
     assert schedule.due() == 100
@@ -99,6 +101,8 @@ def test_risk_schedule_keeps_its_cadence_and_rechecks_no_sooner_than_the_gap() -
     assert schedule.full_due(5_000)
     schedule.ran(5_000, full=True)
     assert schedule.due() == 10_000
+    schedule.recheck(5_010)  # right after a full cycle: at once (the gap is between re-checks)
+    assert schedule.due() == 5_010
 
 
 def test_parse_time() -> None:
