@@ -11,10 +11,14 @@ The builder knows nothing about venues: adapters fill `sequence`, `prev_sequence
 
 Anything else, or a crossed book after a delta, means the book is no longer trustworthy:
 `apply` reports it and the supervisor rebuilds from a fresh snapshot.
+
+The crossed check runs after every delta, so the best prices are kept in lazy heaps (a
+removed level leaves the heap only when it reaches the top) instead of scanning the book.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +56,8 @@ class OrderBook:
     def __init__(self) -> None:
         self._bids: dict[float, float] = {}
         self._asks: dict[float, float] = {}
+        self._bid_heap: list[float] = []  # negated prices: heapq is a min-heap
+        self._ask_heap: list[float] = []
         self.sequence: int | None = None
         self.synced = False
         self._bridged = False
@@ -60,6 +66,8 @@ class OrderBook:
         """Forget everything: the next message must be a snapshot."""
         self._bids.clear()
         self._asks.clear()
+        self._bid_heap.clear()
+        self._ask_heap.clear()
         self.sequence = None
         self.synced = False
         self._bridged = False
@@ -68,6 +76,10 @@ class OrderBook:
         """Replace the book."""
         self._bids = {price: size for price, size in snapshot.bids if size > 0.0}
         self._asks = {price: size for price, size in snapshot.asks if size > 0.0}
+        self._bid_heap = [-price for price in self._bids]
+        self._ask_heap = list(self._asks)
+        heapq.heapify(self._bid_heap)
+        heapq.heapify(self._ask_heap)
         self.sequence = snapshot.sequence
         self.synced = True
         self._bridged = False
@@ -80,8 +92,8 @@ class OrderBook:
         status = self._check_sequence(update)
         if status is not BookStatus.APPLIED:
             return status
-        _apply_levels(self._bids, update.bids)
-        _apply_levels(self._asks, update.asks)
+        _apply_levels(self._bids, self._bid_heap, update.bids, -1.0)
+        _apply_levels(self._asks, self._ask_heap, update.asks, 1.0)
         if update.sequence is not None:
             self.sequence = update.sequence
         self._bridged = True
@@ -116,7 +128,9 @@ class OrderBook:
 
     def crossed(self) -> bool:
         """Best bid at or above best ask."""
-        return bool(self._bids and self._asks and max(self._bids) >= min(self._asks))
+        if not self._bids or not self._asks:
+            return False
+        return -_top(self._bid_heap, self._bids, -1.0) >= _top(self._ask_heap, self._asks, 1.0)
 
     @property
     def levels(self) -> tuple[int, int]:
@@ -125,14 +139,9 @@ class OrderBook:
 
     def view(self) -> DepthView:
         """Sorted arrays of both sides, best first."""
-        bids = np.array(sorted(self._bids.items(), reverse=True), dtype=np.float64).reshape(-1, 2)
-        asks = np.array(sorted(self._asks.items()), dtype=np.float64).reshape(-1, 2)
-        return DepthView(
-            bid_prices=bids[:, 0].copy(),
-            bid_sizes=bids[:, 1].copy(),
-            ask_prices=asks[:, 0].copy(),
-            ask_sizes=asks[:, 1].copy(),
-        )
+        bid_prices, bid_sizes = _sorted_side(self._bids, descending=True)
+        ask_prices, ask_sizes = _sorted_side(self._asks, descending=False)
+        return DepthView(bid_prices, bid_sizes, ask_prices, ask_sizes)
 
 
 def synced_view(books: Mapping[str, OrderBook], symbol: str) -> DepthView | None:
@@ -141,9 +150,32 @@ def synced_view(books: Mapping[str, OrderBook], symbol: str) -> DepthView | None
     return book.view() if book is not None and book.synced else None
 
 
-def _apply_levels(side: dict[float, float], levels: tuple[Level, ...]) -> None:
+def _apply_levels(
+    side: dict[float, float], heap: list[float], levels: tuple[Level, ...], sign: float
+) -> None:
+    """Set or delete levels; a new price also goes into the heap (as `sign * price`)."""
     for price, size in levels:
         if size > 0.0:
+            if price not in side:
+                heapq.heappush(heap, sign * price)
             side[price] = size
         else:
             side.pop(price, None)
+    if len(heap) > 2 * len(side) + 64:  # removed prices pile up: rebuild from the book
+        heap[:] = [sign * price for price in side]
+        heapq.heapify(heap)
+
+
+def _top(heap: list[float], side: dict[float, float], sign: float) -> float:
+    """The heap's best key still in the book (`side` must not be empty)."""
+    while sign * heap[0] not in side:
+        heapq.heappop(heap)
+    return heap[0]
+
+
+def _sorted_side(side: dict[float, float], *, descending: bool) -> tuple[FloatArray, FloatArray]:
+    count = len(side)
+    prices = np.fromiter(side.keys(), dtype=np.float64, count=count)
+    sizes = np.fromiter(side.values(), dtype=np.float64, count=count)
+    order = np.argsort(-prices if descending else prices, kind="stable")
+    return prices[order], sizes[order]
