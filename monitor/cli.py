@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import sys
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from monitor import __version__, app, daemon, demo
-from monitor.config import ConfigError, load_settings
+from monitor.config import ConfigError, ShardSettings, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
 from monitor.feeds.base import FeedError
 from monitor.logsetup import setup_logging
+from monitor.sharding import shard_plan
 
 EXIT_BAD_INPUT = 2
 
@@ -161,6 +163,26 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard_plan(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"liqmon shard-plan: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    count = settings.shard.count if args.count is None else args.count
+    if count < 1:
+        print(f"liqmon shard-plan: --count must be at least 1, got {count}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    unsharded = dataclasses.replace(settings, shard=ShardSettings()).enabled_venues()
+    plan = shard_plan({name: v.symbols for name, v in unsharded.items()}, count)
+    for index, assets in enumerate(plan):
+        markets = sum(len(m) for m in assets.values())
+        print(f"shard {index} (pod liqmon-{index}): {len(assets)} asset(s), {markets} market(s)")
+        for asset, pairs in assets.items():
+            print(f"  {asset}: {', '.join(f'{venue} {symbol}' for venue, symbol in pairs)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, exposed for documentation and tests."""
     parser = argparse.ArgumentParser(
@@ -283,6 +305,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_argument(check)
     check.set_defaults(handler=_check_config)
+
+    plan = commands.add_parser(
+        "shard-plan",
+        help="print which shard (StatefulSet pod) follows which markets",
+        description=(
+            "Splits the enabled venues' symbols over --count shards by the rule `liqmon run` "
+            "applies with [shard] index/count: all venues of an asset on one shard (a stable "
+            "hash of the asset), so its venue=all aggregate stays whole."
+        ),
+    )
+    _config_argument(plan)
+    plan.add_argument("--count", type=int, help="number of shards (default: shard.count)")
+    plan.set_defaults(handler=_shard_plan)
     return parser
 
 

@@ -14,8 +14,10 @@ where a list is expected.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
+import socket
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -25,6 +27,7 @@ from typing import Any
 
 from monitor.core.alerts import AlertThresholds
 from monitor.errors import MonitorError
+from monitor.sharding import ordinal, shard_markets
 
 ENV_PREFIX = "LIQMON_"
 
@@ -119,6 +122,18 @@ class StateSettings:
     max_age_s: float = 3600.0
 
 
+@dataclass(frozen=True, slots=True)
+class ShardSettings:
+    """The shard of the markets this process follows: `index` of `count` (`monitor.sharding`).
+
+    In the file or `LIQMON_SHARD__INDEX`, `index = "auto"` takes the ordinal of a
+    StatefulSet pod name (`liqmon-3` -> 3) from HOSTNAME.
+    """
+
+    index: int = 0
+    count: int = 1
+
+
 _SECTIONS: Mapping[str, type] = MappingProxyType(
     {
         "feeds": FeedSettings,
@@ -146,10 +161,16 @@ class Settings:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    shard: ShardSettings = field(default_factory=ShardSettings)
 
     def enabled_venues(self) -> dict[str, VenueSettings]:
-        """Venues to connect to, in a stable order."""
-        return {name: v for name, v in sorted(self.venues.items()) if v.enabled}
+        """Venues to connect to, in a stable order, each with only this shard's symbols."""
+        enabled = {name: v for name, v in sorted(self.venues.items()) if v.enabled}
+        if self.shard.count == 1:
+            return enabled
+        symbols = {name: v.symbols for name, v in enabled.items()}
+        mine = shard_markets(symbols, self.shard.index, self.shard.count)
+        return {name: dataclasses.replace(enabled[name], symbols=s) for name, s in mine.items()}
 
 
 def load_settings(
@@ -166,8 +187,10 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             msg = f"config {path} is not valid TOML: {exc}"
             raise ConfigError(msg) from exc
-    _apply_environment(raw, os.environ if environ is None else environ)
-    return _settings(raw)
+    environ = os.environ if environ is None else environ
+    _apply_environment(raw, environ)
+    shard = _shard(raw.pop("shard", {}), environ)
+    return dataclasses.replace(_settings(raw), shard=shard)
 
 
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
@@ -251,8 +274,30 @@ def _section(raw: Any, name: str, cls: type) -> Any:
     return cls(**values)
 
 
+def _shard(raw: Any, environ: Mapping[str, str]) -> ShardSettings:
+    """The [shard] table; "auto" reads the pod ordinal from HOSTNAME."""
+    table = _table(raw, "shard", ShardSettings.__slots__)
+    count = _typed(table, "count", "shard", int, default=1)
+    index = table.get("index", 0)
+    if index == "auto":
+        hostname = environ.get("HOSTNAME") or socket.gethostname()
+        try:
+            index = ordinal(hostname)
+        except ValueError as exc:
+            msg = f"shard.index = auto: {exc}; set shard.index (LIQMON_SHARD__INDEX) instead"
+            raise ConfigError(msg) from exc
+    index = _typed({"index": index}, "index", "shard", int, default=0)
+    if count < 1:
+        msg = f"shard.count must be at least 1, got {count}"
+        raise ConfigError(msg)
+    if not 0 <= index < count:
+        msg = f"shard.index must be in [0, shard.count = {count}), got {index}"
+        raise ConfigError(msg)
+    return ShardSettings(index=index, count=count)
+
+
 def _settings(raw: dict[str, Any]) -> Settings:
-    _table(raw, "config", ("venues", *_SECTIONS))
+    _table(raw, "config", ("venues", "shard", *_SECTIONS))
     venues_raw = _table(raw.get("venues", {}), "venues", tuple(DEFAULT_SYMBOLS))
     venues = {}
     for name, defaults in DEFAULT_SYMBOLS.items():
