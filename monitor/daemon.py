@@ -105,12 +105,7 @@ class Daemon:
         """Configured alert sinks."""
         status = []
         if self.mqtt is not None:
-            outbox = self.mqtt.outbox
-            status.append(
-                SinkStatus(
-                    "mqtt", self.mqtt.connected, len(outbox), outbox.dropped, self.mqtt.published
-                )
-            )
+            status.append(mqtt_status(self.mqtt))
         if self.webhook is not None:
             outbox = self.webhook.outbox
             status.append(
@@ -198,14 +193,9 @@ class Daemon:
             low_coverage=self.settings.alerts.low_coverage,
             waiting=lambda: set(self.settings.enabled_venues()) - set(self.supervisors),
         )
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.settings.http.host, self.settings.http.port)
-        await site.start()
-        server = site._server  # aiohttp exposes the bound port only here
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http.port
-        log.info("HTTP API on http://%s:%s", self.settings.http.host, self.http_port)
+        runner, self.http_port = await serve_http(
+            app, self.settings.http.host, self.settings.http.port
+        )
         return runner
 
     def _open_sinks(self) -> dict[str, Outbox]:
@@ -296,14 +286,7 @@ class Daemon:
         for alert in alerts:
             self._publish_alert(alert)
         if self.mqtt is not None:
-            for (venue, symbol), market in snapshot.markets.items():
-                if previous.markets.get((venue, symbol)) is market:
-                    continue  # not recomputed by this re-check: its state is already out
-                levels = {s: snapshot.alert_levels.get((venue, symbol, s), "none") for s in SIDES}
-                document = market_document(
-                    market, snapshot.ts_ns, levels, self.settings.alerts.low_coverage
-                )
-                self.mqtt.publish_state(venue, symbol, document)
+            publish_states(self.mqtt, previous, snapshot, self.settings.alerts.low_coverage)
         self.cycle_seconds.observe(time.perf_counter() - started)
         return alerts
 
@@ -354,6 +337,37 @@ class Daemon:
         while True:
             await asyncio.sleep(self.settings.state.snapshot_interval_s)
             await self._save()
+
+
+def mqtt_status(mqtt: MqttSink) -> SinkStatus:
+    """The MQTT sink's figures for the metrics collector."""
+    outbox = mqtt.outbox
+    return SinkStatus("mqtt", mqtt.connected, len(outbox), outbox.dropped, mqtt.published)
+
+
+def publish_states(
+    mqtt: MqttSink, previous: RiskSnapshot, snapshot: RiskSnapshot, low_coverage: float
+) -> None:
+    """Retained state of every market `snapshot` recomputed since `previous`."""
+    for (venue, symbol), market in snapshot.markets.items():
+        if previous.markets.get((venue, symbol)) is market:
+            continue  # not recomputed since: its state is already out
+        levels = {s: snapshot.alert_levels.get((venue, symbol, s), "none") for s in SIDES}
+        document = market_document(market, snapshot.ts_ns, levels, low_coverage)
+        mqtt.publish_state(venue, symbol, document)
+
+
+async def serve_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start the HTTP API; the runner (to clean up) and the bound port (`port` 0: any)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound port only here
+    sockets = getattr(server, "sockets", None) or []
+    bound = int(sockets[0].getsockname()[1]) if sockets else port
+    log.info("HTTP API on http://%s:%s", host, bound)
+    return runner, bound
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
