@@ -324,6 +324,7 @@ class ReplayOptions:
     progress: bool = False
     instruments: Mapping[str, Path] = field(default_factory=dict)  # venue -> saved answer
     on_alert: Callable[[Alert], None] | None = None
+    stopped: Callable[[], bool] | None = None  # checked per frame (another thread's stop)
 
 
 @dataclass
@@ -396,7 +397,10 @@ class Replay:
             if self.options.alerts_out is not None:
                 self.options.alerts_out.parent.mkdir(parents=True, exist_ok=True)
                 self._alerts_file = stack.enter_context(self.options.alerts_out.open("wb"))
+            stopped = self.options.stopped
             for frame, source in merge(sources):
+                if stopped is not None and stopped():
+                    break  # the outputs hold what was replayed so far
                 self.rejects.foreign = source.foreign
                 self._frame(frame)
                 if progress is not None:
