@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from feed_checks import assert_event_finite
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.core.venues import ContractType
 from monitor.feeds import wire
-from monitor.feeds.base import FeedDecodeError, Instrument, SizeUnit
+from monitor.feeds.base import FeedDecodeError, Instrument, Parsed, SizeUnit, VenueAdapter
+from monitor.feeds.binance import BinanceAdapter
+from monitor.feeds.hyperliquid import HyperliquidAdapter
 
 V = "test"
 LINEAR = Instrument(
@@ -118,3 +125,112 @@ def test_levels_reader(raw: Any, expected: Any) -> None:
 def test_levels_convert_contracts_to_base() -> None:
     assert wire.levels(V, [["100", "300"]], "bids", OKX_LIKE) == ((100.0, 3.0),)
     assert wire.levels(V, [[100, 300]], "bids", OKX_LIKE) == ((100.0, 3.0),)
+
+
+# -- msgspec fast paths: same events and same reject reasons as the precise path -------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RECV = 1_700_000_000_000 * 1_000_000
+
+
+def _instrument(venue: str, symbol: str) -> Instrument:
+    return Instrument(
+        venue=venue,
+        symbol=symbol,
+        asset=symbol[:3],
+        contract_type=ContractType.LINEAR,
+        size_unit=SizeUnit.BASE,
+    )
+
+
+def _binance() -> VenueAdapter:
+    adapter = BinanceAdapter()
+    adapter.plan([_instrument("binance", "BTCUSDT")])
+    return adapter
+
+
+def _hyperliquid() -> VenueAdapter:
+    adapter = HyperliquidAdapter()
+    adapter.plan([_instrument("hyperliquid", "ETH")])
+    return adapter
+
+
+# (adapter factory, conn, fixture of a frame its fast path takes)
+FAST = {
+    "binance mark price": (_binance, "market-0", "binance/mark_price_combined.json"),
+    "hyperliquid asset ctx": (_hyperliquid, "market", "hyperliquid/active_asset_ctx.json"),
+}
+
+NASTY_VALUES = st.sampled_from(
+    [
+        "nan", "NaN", "inf", "-Infinity", "1e999", "-1", "0", "-0.0", "", " 1.5", "+2", "1_0",
+        "1.5e3", "0x10", "12.5", "1562305380000", "1562305380000.5", 1.5, 0, -0.0, -2, 1e308,
+        2**63, 1562305380000, 1562305380000.0, None, True, [], {}, "BTCUSDT", "ETH", "x",
+        "markPriceUpdate", "activeAssetCtx",
+    ]
+)  # fmt: skip
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path into the frame (dict keys only: the fast channels have no lists)."""
+    out = [path] if path else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _paths(item, (*path, key))
+    return out
+
+
+def _outcome(adapter: VenueAdapter, conn: str, raw: str | bytes) -> object:
+    try:
+        return adapter.parse(conn, raw, RECV)
+    except FeedDecodeError as error:
+        return error.reason
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_path_takes_the_documented_frame(name: str) -> None:
+    make, conn, fixture = FAST[name]
+    text = orjson.dumps(orjson.loads((FIXTURES / fixture).read_bytes())).decode()
+    adapter = make()
+    fast = getattr(
+        adapter, "_fast_" + {"binance": "mark_price", "hyperliquid": "asset_ctx"}[adapter.venue]
+    )
+    assert fast(text, RECV) is not None  # the str frame does take the fast path
+    parsed = adapter.parse(conn, text, RECV)
+    assert parsed.events
+    assert parsed == adapter.parse(conn, text.encode(), RECV)  # bytes: the precise path
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(FAST)), st.data())
+def test_fast_path_agrees_with_the_precise_path_on_mutated_frames(
+    name: str, data: st.DataObject
+) -> None:
+    """A str frame may take the fast path, bytes never do: both must give the same answer."""
+    make, conn, fixture = FAST[name]
+    payload = orjson.loads((FIXTURES / fixture).read_bytes())
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        paths = _paths(payload)
+        if not paths:
+            break
+        path = data.draw(st.sampled_from(paths))
+        parent = payload
+        for key in path[:-1]:
+            parent = parent[key]
+        if not isinstance(parent, dict) or path[-1] not in parent:
+            continue
+        if data.draw(st.booleans()):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(NASTY_VALUES)
+    try:
+        text = orjson.dumps(payload).decode()
+    except orjson.JSONEncodeError:  # 2**63 and the like: not JSON orjson can write
+        return
+    adapter = make()
+    fast = _outcome(adapter, conn, text)
+    precise = _outcome(adapter, conn, text.encode())
+    assert fast == precise
+    if isinstance(fast, Parsed):
+        for event in fast.events:
+            assert_event_finite(event)

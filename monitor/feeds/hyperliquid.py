@@ -43,8 +43,9 @@ docs/feeds/hyperliquid.md and tests/fixtures/hyperliquid/SOURCES.md)::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+import msgspec
 import orjson
 
 from monitor.core.events import (
@@ -59,6 +60,7 @@ from monitor.core.events import (
     new_trade,
 )
 from monitor.core.venues import ContractType
+from monitor.feeds import wire
 from monitor.feeds.base import (
     NOTHING,
     ConnectionPlan,
@@ -130,6 +132,32 @@ def _is_greeting(raw: str | bytes) -> bool:
     if isinstance(raw, bytes):
         return raw.strip() == GREETING.encode()
     return raw.strip() == GREETING
+
+
+class _FastCtx(msgspec.Struct):
+    """The fields of an asset context the fast path uses (`wire.fast`)."""
+
+    markPx: wire.Price  # noqa: N815 (the venue's key)
+    oraclePx: wire.Price  # noqa: N815
+    openInterest: wire.Size  # noqa: N815
+    funding: wire.Number
+
+
+class _FastCtxData(msgspec.Struct):
+    coin: str
+    ctx: _FastCtx
+
+
+class _FastCtxFrame(msgspec.Struct):
+    """An `activeAssetCtx` frame (perp form; a spot context has no open interest)."""
+
+    channel: Literal["activeAssetCtx"]
+    data: _FastCtxData
+
+
+_CTX_DECODER: Final = wire.decoder(_FastCtxFrame)
+_CTX_HINT: Final = '"activeAssetCtx"'
+"""In the first 40 characters of every such frame: `{"channel":"activeAssetCtx",...`."""
 
 
 class _Coin:
@@ -270,6 +298,10 @@ class HyperliquidAdapter(StreamedOnly):
 
     def parse(self, conn: str, raw: str | bytes, recv_ns: int) -> Parsed:
         """Decode one frame; raises only `FeedDecodeError`."""
+        if type(raw) is str and raw.find(_CTX_HINT, 0, 40) >= 0:
+            parsed = self._fast_asset_ctx(raw, recv_ns)
+            if parsed is not None:
+                return parsed
         try:
             message = loads(VENUE, raw)
         except FeedDecodeError:
@@ -296,6 +328,20 @@ class HyperliquidAdapter(StreamedOnly):
             raise FeedDecodeError(VENUE, "unknown_symbol", symbol[:40])
         return coin
 
+    def _fast_asset_ctx(self, raw: str, recv_ns: int) -> Parsed | None:
+        """`_asset_ctx` of a well-formed frame; None sends it the precise way."""
+        frame = wire.fast(_CTX_DECODER, raw)
+        if frame is None:
+            return None
+        coin = self._coins.get(frame.data.coin)
+        if coin is None:
+            return None
+        ctx = frame.data.ctx
+        events = _ctx_values(
+            coin.symbol, recv_ns, ctx.markPx, ctx.oraclePx, ctx.openInterest, ctx.funding
+        )
+        return new_parsed(events=events, streams=coin.ctx_key)
+
     def _asset_ctx(self, message: Mapping[str, Any], recv_ns: int) -> Parsed:
         data = obj(VENUE, field(VENUE, message, "data"), "data")
         coin = self._coin(data)
@@ -305,34 +351,13 @@ class HyperliquidAdapter(StreamedOnly):
     @staticmethod
     def _ctx_events(symbol: str, ctx: Mapping[str, Any], recv_ns: int) -> tuple[Event, ...]:
         """Mark (oracle as index), one-side OI in coin, hourly funding; no venue time."""
-        mark = price(VENUE, ctx, "markPx")
-        oracle = price(VENUE, ctx, "oraclePx")
-        open_interest = size(VENUE, ctx, "openInterest")
-        rate = number(VENUE, ctx, "funding")
-        return (
-            new_mark_price(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event_ns=recv_ns,
-                ts_recv_ns=recv_ns,
-                mark_price=mark,
-                index_price=oracle,
-            ),
-            new_open_interest(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event_ns=recv_ns,
-                ts_recv_ns=recv_ns,
-                open_interest=open_interest,
-            ),
-            new_funding(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event_ns=recv_ns,
-                ts_recv_ns=recv_ns,
-                rate=rate,
-                next_funding_ns=(recv_ns // HOUR_NS + 1) * HOUR_NS,
-            ),
+        return _ctx_values(
+            symbol,
+            recv_ns,
+            price(VENUE, ctx, "markPx"),
+            price(VENUE, ctx, "oraclePx"),
+            size(VENUE, ctx, "openInterest"),
+            number(VENUE, ctx, "funding"),
         )
 
     def _l2_book(self, message: Mapping[str, Any], recv_ns: int) -> Parsed:
@@ -418,6 +443,37 @@ class HyperliquidAdapter(StreamedOnly):
                 if name in self._coins:
                     events.extend(self._ctx_events(name, obj(VENUE, ctx, "ctx"), recv_ns))
         return new_parsed(events=tuple(events))
+
+
+def _ctx_values(  # noqa: PLR0917 (positional: the cheapest call)
+    symbol: str, recv_ns: int, mark: float, oracle: float, open_interest: float, rate: float
+) -> tuple[Event, ...]:
+    """The three events of one asset context, read by either path."""
+    return (
+        new_mark_price(
+            venue=VENUE,
+            symbol=symbol,
+            ts_event_ns=recv_ns,
+            ts_recv_ns=recv_ns,
+            mark_price=mark,
+            index_price=oracle,
+        ),
+        new_open_interest(
+            venue=VENUE,
+            symbol=symbol,
+            ts_event_ns=recv_ns,
+            ts_recv_ns=recv_ns,
+            open_interest=open_interest,
+        ),
+        new_funding(
+            venue=VENUE,
+            symbol=symbol,
+            ts_event_ns=recv_ns,
+            ts_recv_ns=recv_ns,
+            rate=rate,
+            next_funding_ns=(recv_ns // HOUR_NS + 1) * HOUR_NS,
+        ),
+    )
 
 
 def _levels(raw: Any, where: str) -> tuple[Level, ...]:
