@@ -71,15 +71,20 @@ Sample payloads, one per channel (doc examples unless said otherwise)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
+import msgspec
 import orjson
 
 from monitor.core.events import (
     Aggressor,
     Event,
+    Funding,
+    InvalidEventError,
     Liquidation,
+    MarkPrice,
+    OpenInterest,
     Side,
     new_book_snapshot,
     new_book_update,
@@ -141,6 +146,35 @@ MAX_INSTRUMENTS_PER_CONNECTION: Final = 20
 
 _Route: TypeAlias = tuple[Instrument, tuple[str, ...]]
 _Handler: TypeAlias = Callable[[Mapping[str, Any], list[Any], Mapping[str, Any], int], Parsed]
+
+
+class _FastArg(msgspec.Struct):
+    channel: str
+    instId: str  # noqa: N815 (the venue's key)
+
+
+class _FastRow(msgspec.Struct):
+    """The fields of a mark-price, open-interest or funding-rate row the fast path uses.
+
+    Each channel needs only some of them; a row missing one it needs goes the precise way.
+    """
+
+    ts: wire.Scalar
+    markPx: wire.Price | None = None  # noqa: N815 (the venue's keys)
+    oi: wire.Size | None = None
+    oiCcy: wire.Size | None = None  # noqa: N815
+    fundingRate: wire.Number | None = None  # noqa: N815
+    fundingTime: wire.Scalar | None = None  # noqa: N815
+
+
+class _FastFrame(msgspec.Struct):
+    arg: _FastArg
+    data: list[_FastRow]
+
+
+_FAST_DECODER: Final = wire.decoder(_FastFrame)
+_FAST_PREFIXES: Final = tuple(f'{{"arg":{{"channel":"{c}"' for c in (MARK, OPEN_INTEREST, FUNDING))
+"""How OKX starts every push of the three fast channels."""
 
 
 def _reject(reason: FeedRejectReason, detail: str) -> FeedDecodeError:
@@ -263,22 +297,29 @@ class OkxAdapter(StreamedOnly):
         """Decode one frame; raises only `FeedDecodeError`."""
         if raw in (PONG, b"pong"):
             return NOTHING
-        message = wire.loads(VENUE, raw)
-        if type(message) is not dict:
-            raise _reject("malformed", "frame is not an object")
-        data = message.get("data")
-        if data is None:
-            return _control(message)
-        arg = message.get("arg")
-        if type(arg) is not dict:
-            raise _reject("malformed" if arg is not None else "missing_field", "arg")
-        channel = arg.get("channel")
-        handler = self._handlers.get(channel) if type(channel) is str else None
-        if handler is None:
-            raise _reject("unknown_message", f"channel {str(channel)[:40]!r}")
-        if type(data) is not list or not data:
-            raise _reject("malformed", "data is not a non-empty list")
-        return handler(arg, data, message, recv_ns)
+        try:
+            if type(raw) is str and raw.startswith(_FAST_PREFIXES):
+                parsed = self._fast(raw, recv_ns)
+                if parsed is not None:
+                    return parsed
+            message = wire.loads(VENUE, raw)
+            if type(message) is not dict:
+                raise _reject("malformed", "frame is not an object")
+            data = message.get("data")
+            if data is None:
+                return _control(message)
+            arg = message.get("arg")
+            if type(arg) is not dict:
+                raise _reject("malformed" if arg is not None else "missing_field", "arg")
+            channel = arg.get("channel")
+            handler = self._handlers.get(channel) if type(channel) is str else None
+            if handler is None:
+                raise _reject("unknown_message", f"channel {str(channel)[:40]!r}")
+            if type(data) is not list or not data:
+                raise _reject("malformed", "data is not a non-empty list")
+            return handler(arg, data, message, recv_ns)
+        except InvalidEventError as exc:  # the events' own checks, after ours
+            raise _reject(exc.reason, str(exc)) from exc
 
     def _route(self, channel: str, arg: Mapping[str, Any]) -> _Route:
         symbol = arg.get("instId")
@@ -293,25 +334,38 @@ class OkxAdapter(StreamedOnly):
             raise _reject("unknown_symbol", symbol[:40])
         return route
 
+    def _fast(self, raw: str, recv_ns: int) -> Parsed | None:
+        """Mark price, open interest or funding of a well-formed push; None: the precise way."""
+        frame = wire.fast(_FAST_DECODER, raw)
+        if frame is None or not frame.data:
+            return None
+        channel = frame.arg.channel
+        if channel not in _FAST_CHANNELS:  # a later duplicate "channel" key wins
+            return None
+        route = self._routes[channel].get(frame.arg.instId)
+        if route is None:
+            return None
+        instrument, keys = route
+        events: list[Event] = []
+        for row in frame.data:
+            event = _fast_event(channel, instrument, row, recv_ns)
+            if event is None:
+                return None
+            events.append(event)
+        return new_parsed(events=tuple(events), streams=keys)
+
     def _mark_price(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
     ) -> Parsed:
         instrument, keys = self._route(MARK, arg)
-        events: list[Event] = []
-        for item in data:
-            row = wire.obj(VENUE, item, "data[]")
-            events.append(
-                wire.build(
-                    VENUE,
-                    new_mark_price,
-                    venue=VENUE,
-                    symbol=instrument.symbol,
-                    ts_event_ns=wire.timestamp(VENUE, row, "ts"),
-                    ts_recv_ns=recv_ns,
-                    mark_price=wire.price(VENUE, row, "markPx"),
-                )
+        symbol = instrument.symbol
+        events = tuple(
+            _mark_event(
+                symbol, wire.timestamp(VENUE, row, "ts"), recv_ns, wire.price(VENUE, row, "markPx")
             )
-        return new_parsed(events=tuple(events), streams=keys)
+            for row in _rows(data)
+        )
+        return new_parsed(events=events, streams=keys)
 
     def _open_interest(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -321,24 +375,11 @@ class OkxAdapter(StreamedOnly):
         Converting inverse USD face would need a price this frame does not carry.
         """
         instrument, keys = self._route(OPEN_INTEREST, arg)
+        key = "oiCcy" if instrument.size_unit is SizeUnit.USD else "oi"
         events: list[Event] = []
-        for item in data:
-            row = wire.obj(VENUE, item, "data[]")
-            if instrument.size_unit is SizeUnit.USD:
-                base = wire.size(VENUE, row, "oiCcy")
-            else:
-                base = instrument.to_base(wire.size(VENUE, row, "oi"), 1.0)
-            events.append(
-                wire.build(
-                    VENUE,
-                    new_open_interest,
-                    venue=VENUE,
-                    symbol=instrument.symbol,
-                    ts_event_ns=wire.timestamp(VENUE, row, "ts"),
-                    ts_recv_ns=recv_ns,
-                    open_interest=base,
-                )
-            )
+        for row in _rows(data):
+            size = wire.size(VENUE, row, key)
+            events.append(_oi_event(instrument, wire.timestamp(VENUE, row, "ts"), recv_ns, size))
         return new_parsed(events=tuple(events), streams=keys)
 
     def _funding(
@@ -346,22 +387,18 @@ class OkxAdapter(StreamedOnly):
     ) -> Parsed:
         """``fundingRate`` settles at ``fundingTime`` (the next settlement, not the last)."""
         instrument, keys = self._route(FUNDING, arg)
-        events: list[Event] = []
-        for item in data:
-            row = wire.obj(VENUE, item, "data[]")
-            events.append(
-                wire.build(
-                    VENUE,
-                    new_funding,
-                    venue=VENUE,
-                    symbol=instrument.symbol,
-                    ts_event_ns=wire.timestamp(VENUE, row, "ts"),
-                    ts_recv_ns=recv_ns,
-                    rate=wire.number(VENUE, row, "fundingRate"),
-                    next_funding_ns=wire.timestamp(VENUE, row, "fundingTime"),
-                )
+        symbol = instrument.symbol
+        events = tuple(
+            _funding_event(
+                symbol,
+                wire.timestamp(VENUE, row, "ts"),
+                recv_ns,
+                wire.number(VENUE, row, "fundingRate"),
+                wire.timestamp(VENUE, row, "fundingTime"),
             )
-        return new_parsed(events=tuple(events), streams=keys)
+            for row in _rows(data)
+        )
+        return new_parsed(events=events, streams=keys)
 
     def _trades(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -494,6 +531,60 @@ class OkxAdapter(StreamedOnly):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+_FAST_CHANNELS: Final = frozenset((MARK, OPEN_INTEREST, FUNDING))
+
+
+def _fast_event(channel: str, instrument: Instrument, row: _FastRow, recv_ns: int) -> Event | None:
+    """One fast-path row as its event, or None when a field it needs is absent or unusual."""
+    ts = wire.fast_ms_to_ns(row.ts, digits=True)
+    if ts is None:
+        return None
+    if channel == MARK:
+        return (
+            None if row.markPx is None else _mark_event(instrument.symbol, ts, recv_ns, row.markPx)
+        )
+    if channel == OPEN_INTEREST:
+        size = row.oiCcy if instrument.size_unit is SizeUnit.USD else row.oi
+        return None if size is None else _oi_event(instrument, ts, recv_ns, size)
+    next_ns = wire.fast_ms_to_ns(row.fundingTime, digits=True)
+    if row.fundingRate is None or next_ns is None:
+        return None
+    return _funding_event(instrument.symbol, ts, recv_ns, row.fundingRate, next_ns)
+
+
+def _rows(data: list[Any]) -> Iterator[Mapping[str, Any]]:
+    return (wire.obj(VENUE, item, "data[]") for item in data)
+
+
+def _mark_event(symbol: str, ts: int, recv_ns: int, mark: float) -> MarkPrice:
+    return new_mark_price(
+        venue=VENUE, symbol=symbol, ts_event_ns=ts, ts_recv_ns=recv_ns, mark_price=mark
+    )
+
+
+def _oi_event(instrument: Instrument, ts: int, recv_ns: int, size: float) -> OpenInterest:
+    """Inverse swaps' `oiCcy` is coins already; linear `oi` is contracts."""
+    base = size if instrument.size_unit is SizeUnit.USD else instrument.to_base(size, 1.0)
+    return new_open_interest(
+        venue=VENUE,
+        symbol=instrument.symbol,
+        ts_event_ns=ts,
+        ts_recv_ns=recv_ns,
+        open_interest=base,
+    )
+
+
+def _funding_event(symbol: str, ts: int, recv_ns: int, rate: float, next_ns: int) -> Funding:
+    return new_funding(
+        venue=VENUE,
+        symbol=symbol,
+        ts_event_ns=ts,
+        ts_recv_ns=recv_ns,
+        rate=rate,
+        next_funding_ns=next_ns,
+    )
 
 
 def _frame(op: str, args: list[dict[str, str]]) -> str:
