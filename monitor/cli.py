@@ -166,15 +166,12 @@ def _check_config(args: argparse.Namespace) -> int:
 def _shard_plan(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
-    except ConfigError as exc:
+        unsharded = dataclasses.replace(settings, shard=ShardSettings()).enabled_venues()
+        count = settings.shard.count if args.count is None else args.count
+        plan = shard_plan({name: v.symbols for name, v in unsharded.items()}, count)
+    except ValueError as exc:  # a ConfigError, or a --count below 1
         print(f"liqmon shard-plan: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    count = settings.shard.count if args.count is None else args.count
-    if count < 1:
-        print(f"liqmon shard-plan: --count must be at least 1, got {count}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    unsharded = dataclasses.replace(settings, shard=ShardSettings()).enabled_venues()
-    plan = shard_plan({name: v.symbols for name, v in unsharded.items()}, count)
     for index, assets in enumerate(plan):
         markets = sum(len(m) for m in assets.values())
         print(f"shard {index} (pod liqmon-{index}): {len(assets)} asset(s), {markets} market(s)")

@@ -45,6 +45,12 @@ def asset_of(venue: str, symbol: str) -> str:
     return symbol
 
 
+def _require_count(count: int) -> None:
+    if count < 1:
+        msg = f"shard count must be at least 1, got {count}"
+        raise ValueError(msg)
+
+
 def key_hash(asset: str) -> int:
     """A 64-bit hash of the shard key, identical in every process and Python version."""
     digest = hashlib.blake2b(asset.encode("utf-8"), digest_size=8).digest()
@@ -53,9 +59,7 @@ def key_hash(asset: str) -> int:
 
 def jump_hash(key: int, count: int) -> int:
     """Jump consistent hash of a 64-bit key into `count` buckets (Lamping & Veach)."""
-    if count < 1:
-        msg = f"shard count must be at least 1, got {count}"
-        raise ValueError(msg)
+    _require_count(count)
     bucket, candidate = -1, 0
     while candidate < count:
         bucket = candidate
@@ -93,6 +97,7 @@ def shard_plan(
     markets: Mapping[str, Sequence[str]], count: int
 ) -> list[dict[str, list[tuple[str, str]]]]:
     """For each shard, its assets and their (venue, symbol) markets, sorted."""
+    _require_count(count)
     plan: list[dict[str, list[tuple[str, str]]]] = [{} for _ in range(count)]
     for venue, symbols in sorted(markets.items()):
         for symbol in symbols:

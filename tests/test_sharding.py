@@ -161,6 +161,8 @@ def test_every_market_on_exactly_one_shard_and_assets_whole() -> None:
 def test_bad_counts_and_host_names() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         jump_hash(1, 0)
+    with pytest.raises(ValueError, match="at least 1"):
+        shard_plan({}, 0)
     assert ordinal("liqmon-3") == 3
     assert ordinal("my-liqmon-12\n") == 12
     for name in ("liqmon", "liqmon-", "liqmon-3a", ""):
@@ -234,7 +236,7 @@ def test_shard_plan_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[2] == "shard 1 (pod liqmon-1): 1 asset(s), 5 market(s)"
     assert out[4] == "shard 2 (pod liqmon-2): 0 asset(s), 0 market(s)"
     assert main(["shard-plan", "--count", "0"]) == 2
-    assert "--count must be at least 1" in capsys.readouterr().err
+    assert "shard count must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_check_config_lists_only_this_shards_markets(tmp_path: Path) -> None:
