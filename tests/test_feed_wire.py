@@ -15,6 +15,7 @@ from monitor.core.venues import ContractType
 from monitor.feeds import wire
 from monitor.feeds.base import FeedDecodeError, Instrument, Parsed, SizeUnit, VenueAdapter
 from monitor.feeds.binance import BinanceAdapter
+from monitor.feeds.deribit import DeribitAdapter
 from monitor.feeds.hyperliquid import HyperliquidAdapter
 from monitor.feeds.okx import OkxAdapter
 
@@ -172,6 +173,19 @@ def _okx() -> VenueAdapter:
     return adapter
 
 
+def _deribit() -> VenueAdapter:
+    adapter = DeribitAdapter()
+    inverse = Instrument(
+        venue="deribit",
+        symbol="BTC-PERPETUAL",
+        asset="BTC",
+        contract_type=ContractType.INVERSE,
+        size_unit=SizeUnit.USD,
+    )
+    adapter.plan([inverse, _instrument("deribit", "BTC_USDC-PERPETUAL")])
+    return adapter
+
+
 def _hyperliquid() -> VenueAdapter:
     adapter = HyperliquidAdapter()
     adapter.plan([_instrument("hyperliquid", "ETH")])
@@ -182,12 +196,19 @@ def _hyperliquid() -> VenueAdapter:
 FAST = {
     "binance mark price": (_binance, "market-0", "binance/mark_price_combined.json"),
     "hyperliquid asset ctx": (_hyperliquid, "market", "hyperliquid/active_asset_ctx.json"),
+    "deribit inverse ticker": (_deribit, "deribit-0", "deribit/ticker_btc_perpetual.json"),
+    "deribit linear ticker": (_deribit, "deribit-0", "deribit/ticker_btc_usdc_perpetual.json"),
     "okx mark price": (_okx, "public-0", "okx/mark_price_swap.json"),
     "okx open interest": (_okx, "public-0", "okx/open_interest.json"),
     "okx funding": (_okx, "public-0", "okx/funding_rate.json"),
 }
 
-FAST_METHOD = {"binance": "_fast_mark_price", "hyperliquid": "_fast_asset_ctx", "okx": "_fast"}
+FAST_METHOD = {
+    "binance": "_fast_mark_price",
+    "hyperliquid": "_fast_asset_ctx",
+    "okx": "_fast",
+    "deribit": "_fast_ticker",
+}
 
 NASTY_VALUES = st.sampled_from(
     [
@@ -195,7 +216,8 @@ NASTY_VALUES = st.sampled_from(
         "1.5e3", "0x10", "12.5", "1562305380000", "1562305380000.5", 1.5, 0, -0.0, -2, 1e308,
         2**63, 1562305380000, 1562305380000.0, None, True, [], {}, "BTCUSDT", "ETH", "x",
         "markPriceUpdate", "activeAssetCtx", "mark-price", "open-interest", "funding-rate",
-        "books", "BTC-USD-SWAP", "1700726400000", "00001700726400000", "²",
+        "books", "BTC-USD-SWAP", "subscription", "ticker.BTC-PERPETUAL.100ms",
+        "book.BTC-PERPETUAL.100ms", "1700726400000", "00001700726400000", "²",
     ]
 )  # fmt: skip
 

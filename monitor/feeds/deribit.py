@@ -70,8 +70,9 @@ changes, the channel limits of one connection or one subscribe request.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
+import msgspec
 import orjson
 
 from monitor.core.events import (
@@ -291,6 +292,10 @@ class DeribitAdapter(StreamedOnly):
 
     def parse(self, conn: str, raw: str | bytes, recv_ns: int) -> Parsed:
         """One frame: a subscription notification, a heartbeat, an answer or an error."""
+        if type(raw) is str and raw.find(_TICKER_HINT, 0, 80) >= 0:
+            parsed = self._fast_ticker(raw, recv_ns)
+            if parsed is not None:
+                return parsed
         message = wire.loads(VENUE, raw)
         if type(message) is not dict:
             raise _reject("malformed", "frame is not a JSON object")
@@ -330,6 +335,29 @@ class DeribitAdapter(StreamedOnly):
             return self._alive.get(conn) or Parsed(streams=(heartbeat_key(conn),))
         raise _reject("unknown_message", f"heartbeat type {str(kind)[:40]!r}")
 
+    def _fast_ticker(self, raw: str, recv_ns: int) -> Parsed | None:
+        """`_ticker` of a well-formed notification; None sends it the precise way."""
+        frame = wire.fast(_TICKER_DECODER, raw)
+        if frame is None:
+            return None
+        route = self._routes.get(frame.params.channel)
+        data = frame.params.data
+        ts = wire.fast_ms_to_ns(data.timestamp, digits=True)
+        if route is None or route[0] != self._ticker or ts is None:
+            return None
+        _, instrument, streams = route
+        mark = data.mark_price
+        return _ticker_events(
+            instrument,
+            streams,
+            ts,
+            recv_ns,
+            mark,
+            data.index_price,
+            None if data.open_interest is None else instrument.to_base(data.open_interest, mark),
+            data.funding_8h if data.current_funding is None else data.current_funding,
+        )
+
     def _ticker(
         self, instrument: Instrument, streams: tuple[str, ...], data: Any, recv_ns: int
     ) -> Parsed:
@@ -347,42 +375,7 @@ class DeribitAdapter(StreamedOnly):
         )
         key = "current_funding" if get("current_funding") is not None else "funding_8h"
         rate = None if get(key) is None else wire.number(VENUE, data, key)
-        symbol = instrument.symbol
-        try:  # what wire.build does, once for the three events of the hot path
-            mark_event = new_mark_price(
-                venue=VENUE,
-                symbol=symbol,
-                ts_event_ns=ts,
-                ts_recv_ns=recv_ns,
-                mark_price=mark,
-                index_price=index,
-            )
-            oi_event = (
-                None
-                if open_interest is None
-                else new_open_interest(
-                    venue=VENUE,
-                    symbol=symbol,
-                    ts_event_ns=ts,
-                    ts_recv_ns=recv_ns,
-                    open_interest=open_interest,
-                )
-            )
-            funding_event = (
-                None
-                if rate is None
-                else new_funding(
-                    venue=VENUE, symbol=symbol, ts_event_ns=ts, ts_recv_ns=recv_ns, rate=rate
-                )
-            )
-        except InvalidEventError as exc:
-            raise _reject(exc.reason, str(exc)) from exc
-        events: tuple[Event, ...]
-        if oi_event is not None and funding_event is not None:
-            events = (mark_event, oi_event, funding_event)  # the usual ticker
-        else:
-            events = tuple(e for e in (mark_event, oi_event, funding_event) if e is not None)
-        return new_parsed(events=events, streams=streams)
+        return _ticker_events(instrument, streams, ts, recv_ns, mark, index, open_interest, rate)
 
     def _trades(
         self, instrument: Instrument, streams: tuple[str, ...], data: Any, recv_ns: int
@@ -506,6 +499,81 @@ class DeribitAdapter(StreamedOnly):
             _frame(UNSUBSCRIBE_ID, "public/unsubscribe", channels),
             _frame(RESUBSCRIBE_ID, "public/subscribe", channels),
         )
+
+
+class _FastTickerData(msgspec.Struct):
+    """The ticker fields the fast path uses (`wire.fast`); absent and null are None."""
+
+    timestamp: wire.Scalar
+    mark_price: wire.Price
+    index_price: wire.Price | None = None
+    open_interest: wire.Size | None = None
+    current_funding: wire.Number | None = None
+    funding_8h: wire.Number | None = None
+
+
+class _FastTickerParams(msgspec.Struct):
+    channel: str
+    data: _FastTickerData
+
+
+class _FastTicker(msgspec.Struct):
+    method: Literal["subscription"]
+    params: _FastTickerParams
+
+
+_TICKER_DECODER: Final = wire.decoder(_FastTicker)
+_TICKER_HINT: Final = '"channel":"ticker.'
+"""Within the first 80 characters of every ticker notification."""
+
+
+def _ticker_events(  # noqa: PLR0917 (positional: the cheapest call)
+    instrument: Instrument,
+    streams: tuple[str, ...],
+    ts: int,
+    recv_ns: int,
+    mark: float,
+    index: float | None,
+    open_interest: float | None,
+    rate: float | None,
+) -> Parsed:
+    """Mark, open interest and funding of one ticker, read by either path."""
+    symbol = instrument.symbol
+    try:  # what wire.build does, once for the three events of the hot path
+        mark_event = new_mark_price(
+            venue=VENUE,
+            symbol=symbol,
+            ts_event_ns=ts,
+            ts_recv_ns=recv_ns,
+            mark_price=mark,
+            index_price=index,
+        )
+        oi_event = (
+            None
+            if open_interest is None
+            else new_open_interest(
+                venue=VENUE,
+                symbol=symbol,
+                ts_event_ns=ts,
+                ts_recv_ns=recv_ns,
+                open_interest=open_interest,
+            )
+        )
+        funding_event = (
+            None
+            if rate is None
+            else new_funding(
+                venue=VENUE, symbol=symbol, ts_event_ns=ts, ts_recv_ns=recv_ns, rate=rate
+            )
+        )
+    except InvalidEventError as exc:
+        raise _reject(exc.reason, str(exc)) from exc
+    events: tuple[Event, ...]
+    if oi_event is not None and funding_event is not None:
+        events = (mark_event, oi_event, funding_event)  # the usual ticker
+    else:
+        events = tuple(e for e in (mark_event, oi_event, funding_event) if e is not None)
+    return new_parsed(events=events, streams=streams)
 
 
 def _unrouted(channel: Any) -> FeedDecodeError:
