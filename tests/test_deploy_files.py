@@ -258,7 +258,7 @@ def test_compose_services_and_pinned_images() -> None:
     for name, service in services.items():
         assert pinned(service["image"]), f"{name}: image {service['image']} is not pinned"
     assert services["liqmon"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
-    assert "9464:9464" in services["liqmon"]["ports"]
+    assert {"9464:9464", "9090:9090", "9093:9093", "3000:3000"} == set(services["liqmon"]["ports"])
     grace = services["liqmon"]["stop_grace_period"]
     assert float(grace.rstrip("s")) > STOP_BOUND_S
     assert "mosquitto" in container_settings().mqtt.url  # the broker's service name
@@ -297,7 +297,7 @@ def test_compose_mounts_exist() -> None:
 def test_compose_prometheus_reaches_liqmon_and_grafana_reaches_prometheus() -> None:
     """The one-host Prometheus config scrapes 127.0.0.1: it must share liqmon's network."""
     services = compose()["services"]
-    for name in ("prometheus", "alertmanager"):
+    for name in ("prometheus", "alertmanager", "grafana"):
         assert services[name]["network_mode"] == "service:liqmon"
         assert name in services["liqmon"]["networks"]["default"]["aliases"]
     prometheus_yml = DEPLOY / "prometheus" / "prometheus.yml"
@@ -315,7 +315,8 @@ def test_compose_prometheus_reaches_liqmon_and_grafana_reaches_prometheus() -> N
     if datasources.exists():
         [config] = load_yaml(datasources)
         [source] = [d for d in config["datasources"] if d.get("uid") == "liqmon-prometheus"]
-        assert re.fullmatch(r"https?://prometheus:9090/?", source["url"]), source["url"]
+        host = r"(prometheus|127\.0\.0\.1|localhost)"
+        assert re.fullmatch(rf"https?://{host}:9090/?", source["url"]), source["url"]
 
 
 # ---------------------------------------------------------------- Kubernetes
