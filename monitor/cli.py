@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from monitor import __version__, app, daemon, demo
+from monitor.backtest import add_backtest_arguments, backtest_main
 from monitor.config import ConfigError, ShardSettings, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
@@ -283,6 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     replay.set_defaults(handler=_replay)
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay a period and report alerts against realised liquidation bursts",
+        description=(
+            "Replays recordings exactly as `liqmon replay` does, then reports per market and "
+            "side: liquidation bursts and the alerts' lead time before them, missed bursts, "
+            "false alarms per day and the realisation ratio of the modelled fuel. Writes "
+            "OUT/report.md and PNG figures (fuel heatmap, critical shock, liquidations)."
+        ),
+    )
+    add_backtest_arguments(backtest)
+    backtest.set_defaults(handler=backtest_main)
 
     demo_parser = commands.add_parser(
         "demo",
