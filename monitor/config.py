@@ -286,7 +286,9 @@ def _shard(raw: Any, environ: Mapping[str, str]) -> ShardSettings:
         except ValueError as exc:
             msg = f"shard.index = auto: {exc}; set shard.index (LIQMON_SHARD__INDEX) instead"
             raise ConfigError(msg) from exc
-    index = _typed({"index": index}, "index", "shard", int, default=0)
+    if not isinstance(index, int) or isinstance(index, bool):
+        msg = f'shard.index must be an int or "auto", got {index!r}'
+        raise ConfigError(msg)
     if count < 1:
         msg = f"shard.count must be at least 1, got {count}"
         raise ConfigError(msg)
