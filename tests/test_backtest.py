@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import polars as pl
 import pytest
 from fake_venues import bybit as fake_bybit
 from real_data import CAPTURES
+from test_replay import _restore_logging  # noqa: F401 - autouse: the CLI sets up logging
 
 from monitor.backtest.metrics import (
     ALERT_SCHEMA,
@@ -45,16 +44,6 @@ from monitor.replay import ReplayResult
 BYBIT = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Key = tuple[str, str, str]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI configures the root logger: put pytest's handlers back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 # ---------------------------------------------------------------------- plain loops
