@@ -319,6 +319,20 @@ def test_compose_prometheus_reaches_liqmon_and_grafana_reaches_prometheus() -> N
         assert re.fullmatch(rf"https?://{host}:9090/?", source["url"]), source["url"]
 
 
+def test_compose_grafana_reads_the_dashboards_it_mounts() -> None:
+    """The dashboard provider's path is where compose mounts grafana/dashboards."""
+    providers = REPO / "grafana" / "provisioning" / "dashboards" / "liqmon.yml"
+    if not providers.exists():
+        assert not os.environ.get("CI"), f"{providers} is missing"
+        return
+    [config] = load_yaml(providers)
+    paths = {p["options"]["path"] for p in config["providers"]}
+    mounted = {
+        target for _, host, target in bind_mounts() if host == REPO / "grafana" / "dashboards"
+    }
+    assert paths == mounted == {"/var/lib/grafana/dashboards"}
+
+
 # ---------------------------------------------------------------- Kubernetes
 
 
