@@ -122,7 +122,8 @@ def liquidation_windows(
 ) -> pl.DataFrame:
     """Liquidated USD per window, with the trailing median, threshold and burst flag.
 
-    Every window of [start_ns, end_ns] is present for each market and side of the tape.
+    Every window of [start_ns, end_ns] is present for each market and side of the tape;
+    `first_ns` is the time of the window's first liquidation (null in an empty window).
     """
     window = params.window_ns
     first, last = start_ns // window, end_ns // window
@@ -130,7 +131,7 @@ def liquidation_windows(
         tape.filter(pl.col("ts_ns").is_between(start_ns, end_ns))
         .with_columns((pl.col("ts_ns") // window).alias("window"))
         .group_by([*KEYS, "window"])
-        .agg(pl.col("usd").sum())
+        .agg(pl.col("usd").sum(), pl.col("ts_ns").min().alias("first_ns"))
     )
     grid = (
         tape.select(KEYS)
@@ -159,7 +160,7 @@ def liquidation_windows(
     )
 
 
-def find_bursts(windows: pl.DataFrame, tape: pl.DataFrame, params: BurstParams) -> pl.DataFrame:
+def find_bursts(windows: pl.DataFrame, params: BurstParams) -> pl.DataFrame:
     """Runs of burst windows: `venue, symbol, side, onset_ns, end_ns, usd, windows, peak_usd`."""
     runs = (
         windows.with_columns(
@@ -171,23 +172,15 @@ def find_bursts(windows: pl.DataFrame, tape: pl.DataFrame, params: BurstParams) 
         .filter(pl.col("burst"))
         .group_by([*KEYS, "run"])
         .agg(
-            pl.col("start_ns").min().alias("from_ns"),
+            pl.col("first_ns").min().alias("onset_ns"),
             (pl.col("start_ns").max() + params.window_ns).alias("end_ns"),
             pl.col("usd").sum(),
             pl.len().alias("windows"),
             pl.col("usd").max().alias("peak_usd"),
         )
     )
-    onsets = (
-        runs.join(tape, on=KEYS, how="inner", suffix="_tape")
-        .filter(pl.col("ts_ns").is_between(pl.col("from_ns"), pl.col("end_ns"), closed="left"))
-        .group_by([*KEYS, "run"])
-        .agg(pl.col("ts_ns").min().alias("onset_ns"))
-    )
-    return (
-        runs.join(onsets, on=[*KEYS, "run"], how="left")
-        .select(*KEYS, "onset_ns", "end_ns", "usd", "windows", "peak_usd")
-        .sort([*KEYS, "onset_ns"])
+    return runs.select(*KEYS, "onset_ns", "end_ns", "usd", "windows", "peak_usd").sort(
+        [*KEYS, "onset_ns"]
     )
 
 
@@ -379,7 +372,7 @@ def evaluate(
 ) -> Evaluation:
     """Bursts, lead times, misses, false alarms and realisation ratios of one period."""
     windows = liquidation_windows(tape, params, start_ns, end_ns)
-    bursts = match_bursts(find_bursts(windows, tape, params), alerts, params.lookback_ns)
+    bursts = match_bursts(find_bursts(windows, params), alerts, params.lookback_ns)
     classified = classify_alerts(alerts, bursts, params.lookback_ns)
     ratios = realisation(snapshots, bins, marks, tape)
     days = max(end_ns - start_ns, 1) / DAY_NS
