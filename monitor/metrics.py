@@ -7,6 +7,10 @@ scenario, fixed distance bands and shock sizes, reasons from fixed sets; never a
 
 Every sample is finite: a figure that does not exist (no critical shock within the
 searched range, a side without a book) is left out rather than published as NaN.
+
+Counters whose labels come from a fixed set (reject reasons per running venue, crashes per
+running venue, alert severities) start at 0 for every label set, so `rate()` sees the first
+event and a dashboard shows 0 rather than "no data" before anything went wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.core.alerts import Severity
 from monitor.engine import SCENARIO_NAMES, SIDES, STREAMS, MarketSnapshot, RiskSnapshot
+from monitor.feeds.base import FEED_REJECT_REASONS
 from monitor.feeds.supervisor import FeedStats
 
 ALERT_LEVELS: Mapping[str, int] = {"none": 0, "warning": 1, "critical": 2, "stale": 3}
@@ -163,13 +169,10 @@ class RiskCollector(Collector):
         yield from (alert_state, reach, shallow, levels)
         cycles = CounterMetricFamily("liqmon_risk_cycles", "Risk cycles and re-checks completed.")
         cycles.add_metric([], snapshot.cycles)
-        yield cycles
+        last = _gauge("liqmon_risk_cycle_timestamp_seconds", "Time of the latest risk cycle.", ())
         if snapshot.ts_ns:
-            last = _gauge(
-                "liqmon_risk_cycle_timestamp_seconds", "Time of the latest risk cycle.", ()
-            )
             last.add_metric([], snapshot.ts_ns / 1e9)
-            yield last
+        yield from (cycles, last)
 
     def _feed_metrics(self) -> Iterator[Metric]:
         source = self._source
@@ -188,7 +191,9 @@ class RiskCollector(Collector):
         connected = _gauge(
             "liqmon_feed_connected", "1 while the connection is up.", ("venue", "conn")
         )
+        venues = []
         for feed in source.feed_sources():
+            venues.append(feed.venue)
             stats = feed.stats
             for conn, count in stats.messages.items():
                 messages.add_metric([feed.venue, conn], count)
@@ -205,7 +210,8 @@ class RiskCollector(Collector):
             "Frames or events rejected, by reason.",
             labels=["venue", "reason"],
         )
-        for (venue, reason), count in source.rejected().items():
+        zero: dict[tuple[str, str], int] = {(v, r): 0 for v in venues for r in FEED_REJECT_REASONS}
+        for (venue, reason), count in (zero | dict(source.rejected())).items():
             rejected.add_metric([venue, reason], count)
         refused = CounterMetricFamily(
             "liqmon_ledger_refused",
@@ -217,7 +223,7 @@ class RiskCollector(Collector):
         crashes = CounterMetricFamily(
             "liqmon_feed_crashes", "Feed restarts after an unexpected error.", labels=["venue"]
         )
-        for venue, count in source.venue_crashes().items():
+        for venue, count in (dict.fromkeys(venues, 0) | dict(source.venue_crashes())).items():
             crashes.add_metric([venue], count)
         depth, capacity = source.queue_depth()
         queue = _gauge("liqmon_queue_depth", "Events waiting for the engine.", ())
@@ -229,7 +235,8 @@ class RiskCollector(Collector):
 
     def _sink_metrics(self) -> Iterator[Metric]:
         alerts = CounterMetricFamily("liqmon_alerts", "Alerts raised.", labels=["severity"])
-        for severity, count in self._source.alerts_sent().items():
+        sent = dict.fromkeys((s.value for s in Severity), 0) | dict(self._source.alerts_sent())
+        for severity, count in sent.items():
             alerts.add_metric([severity], count)
         pending = _gauge("liqmon_outbox_items", "Alerts waiting for delivery.", ("sink",))
         dropped = CounterMetricFamily(
