@@ -195,7 +195,14 @@ def liquidation_figure(path: Path, title: str, windows: pl.DataFrame) -> None:
                 align="edge",
                 color=colours,
             )
-            axes.step(times, rows["threshold"].to_numpy(), where="post", color="black", lw=0.8)
+            threshold = rows["threshold"].to_numpy()
+            axes.step(
+                _times(np.append(starts, starts[-1] + width)),
+                np.append(threshold, threshold[-1]),
+                where="post",
+                color="black",
+                lw=0.8,
+            )
         axes.set_ylabel("USD per window")
         axes.set_title(SIDE_LABEL[side], fontsize="medium", loc="left")
     panels[1].set_xlabel("time (UTC); red: burst windows; line: burst threshold")
