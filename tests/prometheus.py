@@ -43,6 +43,18 @@ def tool(name: str) -> str:
     return path
 
 
+def terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (a clean stop), then SIGKILL if the process does not exit in time."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)
+
+
 class Prometheus:
     """One server scraping `target` (host:port) as job liqmon, with `rule_files` loaded."""
 
@@ -93,16 +105,8 @@ class Prometheus:
         raise RuntimeError(msg)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+        terminate(process)
 
     def query(self, expr: str, at: float | None = None) -> dict[str, Any]:
         """The API's whole answer to an instant query (status, data or error)."""

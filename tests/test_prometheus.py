@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
 from broker import HOST, Mosquitto, free_port
-from prometheus import JOB, Prometheus, tool
+from prometheus import JOB, Prometheus, terminate, tool
 
 from monitor.config import MqttSettings, RiskSettings, WebhookSettings
 from monitor.core.alerts import AlertThresholds
@@ -351,15 +350,6 @@ class Demo:
     def wait(self, within_s: float) -> int:
         return self.process.wait(within_s)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
 
 def test_prometheus_runs_every_dashboard_and_rule_expression_against_the_demo(
     tmp_path: Path, mosquitto: Mosquitto
@@ -411,7 +401,7 @@ def test_prometheus_runs_every_dashboard_and_rule_expression_against_the_demo(
         raise
     finally:
         if demo is not None:
-            demo.stop()
+            terminate(demo.process)
         prometheus.stop()
     print(
         f"checked {len(panels)} panel expressions, {len(records)} recording rules, "
