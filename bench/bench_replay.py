@@ -1,0 +1,239 @@
+"""Benchmark `liqmon replay`: throughput at --speed max, and peak RSS of a one-day replay.
+
+Usage: python bench/bench_replay.py [--repeat N] [--hours H] [--skip-day] [--keep-day]
+
+Throughput: each input is replayed `--repeat` times in this process (`Replay.run`, as
+`liqmon replay --speed max` runs it: reading and decompressing the file, the adapters, the
+books, the engine, risk cycles every `risk.interval_s` of simulated time, the alert rules),
+default configuration; the median run is printed. "frames/s" counts every frame read;
+"handled/s" leaves out the frames liqmon skips (channels it does not subscribe to, such as
+the captures' `bookTicker`).
+
+Peak RSS: there is no one-day real capture, so a one-day SIMULATED recording is built from
+the real Binance BTCUSDT capture (345 s): its depth and trade frames (the skipped
+`bookTicker` frames left out) repeated back to back, with receive times, event times,
+depth update ids and trade ids shifted so that each copy continues the previous one (the
+book bridges, no gap). `liqmon replay FILE` runs on it as a subprocess; its peak RSS is the
+kernel's maximum resident set size of that child. The file (about 3.6 GB for 24 h) is
+written to a temporary directory and deleted afterwards unless `--keep-day`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor.config import Settings, load_settings
+from monitor.replay import Replay, ReplayOptions, ReplayResult
+from monitor.sources import open_source
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # real-data paths live there
+
+from real_data import CAPTURES  # noqa: E402
+
+BTC = CAPTURES / "hftbacktest" / "usdm_btcusdt_20240808.gz"
+ETH = CAPTURES / "hftbacktest" / "usdm_ethusdt_20240808.gz"
+BYBIT = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"
+DAY_S = 86_400
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One throughput leg: a label and the files replayed together."""
+
+    label: str
+    files: tuple[Path, ...]
+
+
+def raw_capture_inputs() -> list[Input]:
+    """The real raw captures (`<recv_ns> <json>` and cryptofeed)."""
+    return [
+        Input("binance BTCUSDT raw capture (real)", (BTC,)),
+        Input("binance ETHUSDT raw capture (real)", (ETH,)),
+        Input("bybit cryptofeed jsonl.zst capture (real)", (BYBIT,)),
+    ]
+
+
+INPUT_LEGS: list[Callable[[], list[Input]]] = [raw_capture_inputs]
+"""Throughput legs. A Tardis-style CSV leg adds a function here that returns its files."""
+
+
+# ---------------------------------------------------------------------- throughput
+
+
+def replay_once(settings: Settings, files: tuple[Path, ...]) -> ReplayResult:
+    """One replay at --speed max, no outputs."""
+    return Replay(settings, ReplayOptions()).run([open_source(path) for path in files])
+
+
+def throughput(settings: Settings, leg: Input, repeat: int) -> dict[str, float]:
+    """Median frames/s (all and handled) over `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        result = replay_once(settings, leg.files)
+        skipped = sum(result.skipped.values())
+        runs.append((result.frames_per_s, (result.frames - skipped) / result.wall_s, result))
+    runs.sort(key=lambda run: run[0])
+    rate, handled_rate, result = runs[len(runs) // 2]
+    return {
+        "frames": result.frames,
+        "handled": result.frames - sum(result.skipped.values()),
+        "cycles": result.cycles,
+        "wall_s": result.wall_s,
+        "frames_per_s": rate,
+        "handled_per_s": handled_rate,
+        "spread": (runs[-1][0] - runs[0][0]) / statistics.median(r[0] for r in runs),
+    }
+
+
+# ---------------------------------------------------------------------- the simulated day
+
+
+def _capture(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The capture's depth and trade frames, decoded."""
+    frames = []
+    with gzip.open(path, "rb") as lines:
+        for line in lines:
+            recv, _, raw = line.partition(b" ")
+            if b"@bookTicker" in raw[:40]:
+                continue
+            frames.append((int(recv), orjson.loads(raw)))
+    return frames
+
+
+def _shifted(frames: list[tuple[int, dict[str, Any]]], hours: float) -> Iterator[bytes]:
+    """Copies of `frames` back to back until `hours` of receive time are covered.
+
+    Each copy keeps the capture's REST book snapshot (`lastUpdateId`, shifted too): where
+    a copy starts, the price jumps back (~0.2 %), the book crosses and is rebuilt from it.
+    """
+    first_recv, last_recv = frames[0][0], frames[-1][0]
+    span_ns = last_recv - first_recv + 100_000_000  # 0.1 s between copies
+    depth = [f["data"] for _, f in frames if "u" in f.get("data", ())]
+    trades = [f["data"] for _, f in frames if "t" in f.get("data", ())]
+    id_step = int(depth[-1]["u"]) - int(depth[0]["pu"])  # copy k+1's first pu = copy k's last u
+    trade_step = int(trades[-1]["t"]) - int(trades[0]["t"]) + 1
+    copies = max(1, round(hours * 3_600 * NS / span_ns))
+    for copy in range(copies):
+        shift_ns, shift_ms = copy * span_ns, copy * span_ns // 1_000_000
+        for recv, frame in frames:
+            if "data" not in frame:  # the REST snapshot
+                snapshot = {**frame, "E": frame["E"] + shift_ms, "T": frame["T"] + shift_ms}
+                snapshot["lastUpdateId"] += copy * id_step
+                yield b"%d %s\n" % (recv + shift_ns, orjson.dumps(snapshot))
+                continue
+            data = dict(frame["data"])
+            data["E"] += shift_ms
+            data["T"] += shift_ms
+            if "u" in data:
+                for key in ("U", "u", "pu"):
+                    data[key] += copy * id_step
+            else:
+                data["t"] += copy * trade_step
+            shifted = orjson.dumps({"stream": frame["stream"], "data": data})
+            yield b"%d %s\n" % (recv + shift_ns, shifted)
+
+
+def write_day(path: Path, hours: float) -> tuple[int, float]:
+    """Write the SIMULATED recording; (frames, simulated hours)."""
+    frames = _capture(BTC)
+    count = 0
+    first = last = 0
+    with path.open("wb") as out:
+        for line in _shifted(frames, hours):
+            out.write(line)
+            count += 1
+            recv = int(line.partition(b" ")[0])
+            first = first or recv
+            last = recv
+    return count, (last - first) / NS / 3_600
+
+
+def day_rss(path: Path) -> dict[str, float]:
+    """`liqmon replay FILE` as a child process: its summary and peak RSS (MiB)."""
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "monitor", "replay", str(path), "--log-format", "json"],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    wall = time.perf_counter() - started
+    summary = orjson.loads(done.stdout.strip().splitlines()[-1])
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "frames": summary["frames"],
+        "frames_per_s": summary["frames_per_s"],
+        "cycles": summary["risk_cycles"],
+        "rejected": sum(summary["rejected"].values()),
+        "process_wall_s": wall,
+        "peak_rss_mib": peak_kib / 1024,
+    }
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main() -> None:
+    """Run the legs and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="throughput runs per input")
+    parser.add_argument("--hours", type=float, default=24.0, help="length of the simulated day")
+    parser.add_argument("--skip-day", action="store_true", help="throughput only")
+    parser.add_argument("--keep-day", type=Path, help="write the simulated day here and keep it")
+    args = parser.parse_args()
+    settings = load_settings(None, environ={})
+    print(f"liqmon replay benchmark: CPython {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print()
+    print("| input | frames | handled | risk cycles | frames/s | handled/s | spread | target |")
+    print("|---|---|---|---|---|---|---|---|")
+    for leg_inputs in INPUT_LEGS:
+        for leg in leg_inputs():
+            r = throughput(settings, leg, args.repeat)
+            print(
+                f"| {leg.label} | {r['frames']:,} | {r['handled']:,} | {r['cycles']:,} "
+                f"| {r['frames_per_s']:,.0f} | {r['handled_per_s']:,.0f} "
+                f"| {100 * r['spread']:.0f} % | >= 50,000 |"
+            )
+    if args.skip_day:
+        return
+    with tempfile.TemporaryDirectory(prefix="liqmon-bench-day-") as tmp:
+        path = args.keep_day or Path(tmp) / "day.raw"
+        started = time.perf_counter()
+        frames, hours = write_day(path, args.hours)
+        size_mib = path.stat().st_size / 2**20
+        built_s = time.perf_counter() - started
+        print()
+        print(
+            f"SIMULATED day: {frames:,} frames over {hours:.2f} h of receive time, "
+            f"{size_mib:,.0f} MiB, built in {built_s:.0f} s from the real BTCUSDT capture"
+        )
+        d = day_rss(path)
+        print()
+        print("| one-day replay (SIMULATED, one symbol) | value | target |")
+        print("|---|---|---|")
+        print(f"| frames replayed | {d['frames']:,} | - |")
+        print(f"| risk cycles | {d['cycles']:,} | - |")
+        print(f"| rejected frames | {d['rejected']:,} | 0 |")
+        print(f"| replay frames/s (its summary) | {d['frames_per_s']:,} | - |")
+        print(f"| process wall time | {d['process_wall_s']:.0f} s | - |")
+        print(f"| peak RSS (ru_maxrss of the child) | {d['peak_rss_mib']:.0f} MiB | <= 500 MiB |")
+
+
+if __name__ == "__main__":
+    main()
