@@ -551,6 +551,7 @@ def fuel_vs_depth(side: str) -> barchart.Panel:
         panel.with_transformation(_transform(transform, options))
     return (
         panel.x_field("within %")
+        .x_tick_label_max_length(8)
         .unit("currencyUSD")
         .legend(_legend())
         .show_value(common.VisibilityMode.NEVER)
