@@ -3,7 +3,7 @@
 `Prometheus` writes a config that scrapes one target every second and evaluates the given
 rule files every second, starts the server on a free port with its storage in the test's
 directory, and answers PromQL through the HTTP API (/api/v1/query). `tool()` finds a binary
-(prometheus, promtool) or, like the mosquitto fixture, fails under CI and skips locally.
+(prometheus, promtool, amtool) or, like the mosquitto fixture, fails under CI and skips locally.
 Every wait is bounded; nothing binds anything but 127.0.0.1.
 """
 
@@ -31,15 +31,22 @@ HTTP_TIMEOUT_S = 10.0
 POLL_S = 0.2
 
 
+PACKAGES = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "amtool": "prometheus-alertmanager",
+}
+"""The Debian package that brings each binary."""
+
+
 def tool(name: str) -> str:
     """The path of a Prometheus binary; fails under CI (.ci/run installs it), else skips."""
     path = shutil.which(name)
     if path is None:
+        install = f"apt-get install {PACKAGES[name]}"
         if os.environ.get("CI"):
-            pytest.fail(
-                f"{name} is not installed; .ci/run installs it (apt-get install prometheus)"
-            )
-        pytest.skip(f"{name} is not installed (apt-get install prometheus)")
+            pytest.fail(f"{name} is not installed; .ci/run installs it ({install})")
+        pytest.skip(f"{name} is not installed ({install})")
     return path
 
 

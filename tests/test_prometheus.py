@@ -97,10 +97,12 @@ def recording_rules() -> dict[str, str]:
     return {rule["record"]: rule["expr"] for rule in rules() if "record" in rule}
 
 
-def run_promtool(*args: str | Path, cwd: Path = DEPLOY) -> tuple[int, str]:
-    """promtool's exit status and output (stdout, then stderr)."""
+def run_promtool(
+    *args: str | Path, cwd: Path = DEPLOY, binary: str = "promtool"
+) -> tuple[int, str]:
+    """promtool's (or amtool's) exit status and output (stdout, then stderr)."""
     done = subprocess.run(
-        [tool("promtool"), *map(str, args)],
+        [tool(binary), *map(str, args)],
         check=False,
         cwd=cwd,
         capture_output=True,
@@ -110,9 +112,9 @@ def run_promtool(*args: str | Path, cwd: Path = DEPLOY) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def promtool(*args: str | Path, cwd: Path = DEPLOY) -> str:
-    """Run promtool; fails the test with its output unless it exits 0."""
-    status, output = run_promtool(*args, cwd=cwd)
+def promtool(*args: str | Path, cwd: Path = DEPLOY, binary: str = "promtool") -> str:
+    """Run promtool (or amtool); fails the test with its output unless it exits 0."""
+    status, output = run_promtool(*args, cwd=cwd, binary=binary)
     assert status == 0, output
     return output
 
@@ -294,6 +296,20 @@ def test_alertmanager_example_routes_every_severity_per_market() -> None:
     for receiver in receivers.values():
         (webhook,) = receiver["webhook_configs"]
         assert webhook["url"].startswith("http://")
+    # amtool (the Alertmanager's own parser) agrees, and routes each severity as above.
+    promtool("check-config", ALERTMANAGER, binary="amtool")
+    for severity in severities:
+        got = promtool(
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER}",
+            f"severity={severity}",
+            "venue=binance",
+            "symbol=BTCUSDT",
+            binary="amtool",
+        )
+        assert got.split()[0] == routed.get(severity, route["receiver"]), got
 
 
 # --- a real Prometheus scraping the demo ---------------------------------------------------
@@ -307,7 +323,13 @@ def declared_metrics(port: int) -> set[str]:
         text = connection.getresponse().read().decode()
     finally:
         connection.close()
-    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            suffixes = ("_bucket", "_sum", "_count") if kind == "histogram" else ("",)
+            names |= {name + suffix for suffix in suffixes}
+    return names
 
 
 def never_sampled(prometheus: Prometheus, names: set[str], at: float) -> set[str]:
@@ -367,6 +389,8 @@ def test_prometheus_runs_every_dashboard_and_rule_expression_against_the_demo(
         up = f'up{{job="{JOB}"}} == 1'
         prometheus.wait_for_data(up, 60)
         declared = declared_metrics(port)
+        named = {name for rule in rules() for name in METRIC.findall(rule["expr"])}
+        assert named <= declared, f"rules name unexported metrics {sorted(named - declared)}"
         # The cascade, as Prometheus sees it: warning first, then critical, each also
         # fired by Prometheus's own evaluation of the rule.
         at_warning = prometheus.wait_for_data(alerts["LiqmonCascadeRiskWarning"]["expr"], 90)
