@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from monitor.replay import ReplayError, ReplayOptions, parse_time, replay_main  # noqa: PLC0415
-    from monitor.sources import SourceError  # noqa: PLC0415
+    from monitor.sources import SourceError, TableOptions  # noqa: PLC0415
 
     setup_logging(args.log_format)
     try:
@@ -128,10 +128,27 @@ def _replay(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
             instruments=dict(_venue_file(text) for text in args.instruments),
         )
-        return replay_main(settings, args.files, options)
+        tables = TableOptions(
+            venue=args.venue,
+            symbol=args.symbol,
+            columns=dict(_role_column(text) for text in args.column),
+            utc_offset=args.utc_offset,
+        )
+        return replay_main(settings, args.files, options, tables)
     except (ConfigError, SourceError, ReplayError) as exc:
         print(f"liqmon replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _role_column(text: str) -> tuple[str, str]:
+    """`--column ROLE=NAME` of `liqmon replay`."""
+    from monitor.sources.tables import DEFAULT_COLUMNS  # noqa: PLC0415
+
+    role, sep, name = text.partition("=")
+    if not sep or not name or role not in DEFAULT_COLUMNS:
+        msg = f"--column wants ROLE=NAME with ROLE one of {', '.join(DEFAULT_COLUMNS)}: {text!r}"
+        raise ConfigError(msg)
+    return role, name
 
 
 def _venue_file(text: str) -> tuple[str, Path]:
@@ -243,13 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Feeds the frames of recordings (liqmon record files, raw `<recv_ns> <json>` "
             "captures, cryptofeed captures; format detected) through the same adapters, book "
-            "builder, engine and alert rules as `liqmon run`, on a simulated clock taken from "
-            "the receive times; risk cycles every risk.interval_s of simulated time. Same "
-            "input, byte-identical alerts. Prints a JSON summary on stdout; a bad or "
-            "truncated file exits with code 2 naming the file and line."
+            "builder, engine and alert rules as `liqmon run`; Tardis.dev CSV files and plain "
+            "tables (klines, open interest, liquidation tapes, books: CSV, Parquet, Feather, "
+            "freqtrade JSON) go to the same engine as normalised events. All on a simulated "
+            "clock taken from the receive times, merged in time order; risk cycles every "
+            "risk.interval_s of simulated time. Same input, byte-identical alerts. Prints a "
+            "JSON summary on stdout; a bad or truncated file exits with code 2 naming the "
+            "file and line."
         ),
     )
-    replay.add_argument("files", metavar="FILE", nargs="+", type=Path, help="recordings")
+    replay.add_argument(
+        "files", metavar="FILE", nargs="+", type=Path, help="recordings, Tardis CSV, tables"
+    )
     _config_argument(replay)
     replay.add_argument(
         "--speed", default="max", help="N: N x real time; max: as fast as possible (default)"
@@ -281,6 +303,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="VENUE=FILE",
         help="the venue's saved instruments REST answer, for recordings without one",
+    )
+    replay.add_argument("--venue", help="plain tables: their venue (default: named in the path)")
+    replay.add_argument(
+        "--symbol", help="plain tables: their symbol (default: a column or the file name)"
+    )
+    replay.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
+        help="plain tables: read ROLE (time, symbol, open, high, low, close, open_interest, "
+        "side, price, quantity) from column NAME (repeatable)",
+    )
+    replay.add_argument(
+        "--utc-offset",
+        type=float,
+        default=0.0,
+        metavar="HOURS",
+        help="plain tables: hours east of UTC of times written without an offset (IST: 5.5)",
     )
     replay.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     replay.set_defaults(handler=_replay)

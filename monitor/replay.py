@@ -28,6 +28,13 @@ What differs from a live run, because a recording cannot answer:
   connections liqmon never opens (spot), are counted as `skipped`, not rejected. In
   liqmon's own recordings every reject counts as one.
 - Disconnects are not in the recordings, so no `FeedGap` is replayed.
+
+**Records** (Tardis.dev CSV files and plain tables, `monitor.sources.tables`) are already
+normalised: they skip the adapters and go to the engine as events, their sizes converted with
+the market's instrument (the same instruments as above). A record of a symbol the
+configuration does not follow is skipped (`unknown_symbol`), one the core refuses is
+rejected under its event reason. A book record (Tardis `book_snapshot_25`, a book table)
+becomes the market's book for risk cycles while no synced book of frames exists for it.
 """
 
 from __future__ import annotations
@@ -45,15 +52,18 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import orjson
 import polars as pl
 
 from monitor.config import ConfigError, Settings, check_symbols
 from monitor.core.alerts import Alert
 from monitor.core.events import (
+    BookSnapshot,
     FeedGap,
     FeedItem,
     Funding,
+    InvalidEventError,
     Liquidation,
     MarkPrice,
     OpenInterest,
@@ -69,7 +79,15 @@ from monitor.feeds.registry import VENUES, make_adapter
 from monitor.feeds.rejects import RejectLog
 from monitor.feeds.supervisor import FramePipeline
 from monitor.sinks.payload import alert_document, encode, heatmap_document, iso_time
-from monitor.sources import Frame, SourceFile, merge, open_source
+from monitor.sources import (
+    Frame,
+    Record,
+    Source,
+    TableOptions,
+    merge,
+    open_source,
+    record_event,
+)
 
 log = logging.getLogger("liqmon.replay")
 
@@ -267,6 +285,7 @@ class _Venue:
     adapter: VenueAdapter
     plans: list[ConnectionPlan]
     pipeline: FramePipeline
+    instruments: dict[str, Instrument]  # symbol -> instrument followed
     conns: dict[str, str | None] = field(default_factory=dict)  # recorded conn -> plan name
 
 
@@ -377,6 +396,7 @@ class Replay:
         self.engine: Engine | None = None
         self.schedule: RiskSchedule | None = None
         self._venues: dict[str, _Venue | None] = {}
+        self._record_books: dict[tuple[str, str], tuple[int, DepthView]] = {}  # (recv ns, book)
         self._instruments: dict[str, object] = {}  # venue -> recorded instruments payload
         self._events = _Table(EVENT_COLUMNS) if self.options.events_out else None
         self._risk = _Table(RISK_COLUMNS) if self.options.risk_out else None
@@ -389,8 +409,11 @@ class Replay:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, sources: Sequence[SourceFile]) -> ReplayResult:
-        """Replay every frame of `sources` in receive-time order and write the outputs."""
+    def run(self, sources: Sequence[Source]) -> ReplayResult:
+        """Replay every frame and record of `sources` in receive-time order; write the outputs.
+
+        `sources` come from `monitor.sources.open_source` (any mix of formats).
+        """
         started = time.perf_counter()
         progress = _Progress(sources) if self.options.progress else None
         with contextlib.ExitStack() as stack:
@@ -408,13 +431,15 @@ class Replay:
             if self.engine is not None:
                 self._cycles_until(self.now_ns)
             self._take_snapshots(None)
+        for source in sources:
+            self.result.rejected.update(source.rejected)
         if progress is not None:
             progress.done()
         self.result.wall_s = time.perf_counter() - started
         self._write_outputs()
         return self.result
 
-    def _frame(self, frame: Frame) -> None:
+    def _frame(self, frame: Frame | Record) -> None:
         recv_ns = frame.recv_ns
         if self.result.start_ns is None:
             self._start(recv_ns)
@@ -433,13 +458,16 @@ class Replay:
             if venue in self._venues:  # disabled in the configuration
                 self.result.skipped[(venue, "venue_not_enabled")] += 1
                 return
-            if self._instruments_answer(frame):
+            if isinstance(frame, Frame) and self._instruments_answer(frame):
                 return
             state = self._venues[venue] = self._open_venue(venue)
             if state is None:
                 self.result.skipped[(venue, "venue_not_enabled")] += 1
                 return
-        self._dispatch(state, frame)
+        if isinstance(frame, Record):
+            self._record(state, frame)
+        else:
+            self._dispatch(state, frame)
 
     def _start(self, recv_ns: int) -> None:
         self.now_ns = recv_ns
@@ -491,7 +519,7 @@ class Replay:
         assert self.engine is not None
         self.engine.register(instruments)
         pipeline = FramePipeline(adapter, self.rejects, monotonic=self._monotonic)
-        return _Venue(adapter, plans, pipeline)
+        return _Venue(adapter, plans, pipeline, {i.symbol: i for i in instruments})
 
     def _dispatch(self, state: _Venue, frame: Frame) -> None:
         conn = frame.conn
@@ -521,6 +549,31 @@ class Replay:
         self.result.unsent_frames += len(result.sends)
         if result.events:
             self._ingest(result.events)
+
+    def _record(self, state: _Venue, record: Record) -> None:
+        """A normalised record: straight to the engine (a book: kept for `book_view`)."""
+        instrument = state.instruments.get(record.symbol)
+        if instrument is None:
+            self.result.skipped[(record.venue, "unknown_symbol")] += 1
+            return
+        try:
+            event = record_event(record, instrument)
+        except InvalidEventError as exc:
+            self.result.rejected[(record.venue, exc.reason)] += 1
+            return
+        if isinstance(event, BookSnapshot):
+            self._record_books[(record.venue, record.symbol)] = (
+                record.recv_ns,
+                DepthView(
+                    bid_prices=np.array([p for p, _ in event.bids], dtype=np.float64),
+                    bid_sizes=np.array([q for _, q in event.bids], dtype=np.float64),
+                    ask_prices=np.array([p for p, _ in event.asks], dtype=np.float64),
+                    ask_sizes=np.array([q for _, q in event.asks], dtype=np.float64),
+                ),
+            )
+            self.result.events["BookSnapshot"] += 1
+            return
+        self._ingest((event,))
 
     def _plan_conn(self, state: _Venue, conn: str) -> str | None:
         """The plan's connection a recorded `conn` stands for (None: liqmon never opens it).
@@ -575,18 +628,29 @@ class Replay:
                     self._risk.add(row)
 
     def book_view(self, market: tuple[str, str]) -> DepthView | None:
-        """A market's synced book as sorted arrays (None while it has none or resyncs)."""
+        """A market's synced book as sorted arrays (None while it has none or resyncs).
+
+        Without a book built from frames, the latest book record of the market while it is
+        younger than `risk.stale_after_s` (an old snapshot must let the market turn stale).
+        """
         state = self._venues.get(market[0])
-        return None if state is None else synced_view(state.pipeline.books, market[1])
+        view = None if state is None else synced_view(state.pipeline.books, market[1])
+        if view is not None or market not in self._record_books:
+            return view
+        at_ns, recorded = self._record_books[market]
+        fresh = self.now_ns - at_ns <= self.settings.risk.stale_after_s * NS
+        return recorded if fresh else None
 
     def books(self) -> dict[tuple[str, str], DepthView | None]:
         """Every book the replay keeps, as `book_view` gives it."""
-        return {
-            (venue, symbol): self.book_view((venue, symbol))
+        markets = {
+            (venue, symbol)
             for venue, state in self._venues.items()
             if state is not None
             for symbol in state.pipeline.books
         }
+        markets |= set(self._record_books)
+        return {market: self.book_view(market) for market in sorted(markets)}
 
     def _alert(self, alert: Alert) -> None:
         self.result.alerts.append(alert)
@@ -644,7 +708,7 @@ def _payload(frame: Frame) -> object:
 class _Progress:
     """One line on stderr: position in the input, rate, simulated time, ETA."""
 
-    def __init__(self, sources: Sequence[SourceFile]) -> None:
+    def __init__(self, sources: Sequence[Source]) -> None:
         self._sources = sources
         self._total = sum(s.size for s in sources) or 1
         self._started = time.perf_counter()
@@ -692,9 +756,14 @@ def parse_time(text: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
 
 
-def replay_main(settings: Settings, files: Sequence[Path], options: ReplayOptions) -> int:
+def replay_main(
+    settings: Settings,
+    files: Sequence[Path],
+    options: ReplayOptions,
+    tables: TableOptions | None = None,
+) -> int:
     """`liqmon replay`: open the files (format detected), replay, print the summary."""
-    sources = [open_source(path) for path in files]
+    sources = [open_source(path, tables) for path in files]
     result = Replay(settings, options).run(sources)
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")
     return 0

@@ -110,8 +110,8 @@ def error_of(path: Path) -> SourceError:
 
 
 def test_unknown_format_names_the_file_and_line(tmp_path: Path) -> None:
-    path = tmp_path / "prices.csv"
-    path.write_text("time,price\n1,2\n")
+    path = tmp_path / "notes.txt"
+    path.write_text("prices went up\n1 2\n")
     error = error_of(path)
     assert error.line == 1
     assert "unknown format" in str(error)

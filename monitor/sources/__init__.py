@@ -19,18 +19,31 @@ plain, gzip or zstd (by magic bytes):
   `<url> <- <ts>: <json>` is a frame we sent (skipped), `<ts>: <json>` a received frame;
   the venue is the file name's first dotted part (`OKX`).
 
+Already-normalised inputs, Tardis.dev CSV files and plain tables (klines, open interest,
+liquidation tapes, books in CSV, Parquet, Feather or freqtrade JSON), are read by
+`monitor.sources.tables` into `Record`s instead of frames (see there for the formats and the
+column mapping). `open_source(path, tables)` tells every format from the content and
+returns a `SourceFile` or a `TableSource`; `merge` interleaves any of them by receive time.
+
 A file that is none of these, a line that does not fit its layout, or a truncated file
 raises `SourceError` naming the file and the line.
 """
 
 from __future__ import annotations
 
-from monitor.sources.files import (
-    Frame,
-    SourceError,
-    SourceFile,
-    merge,
-    open_source,
-)
+from monitor.sources.detect import Source, merge, open_source
+from monitor.sources.files import Frame, SourceError, SourceFile
+from monitor.sources.tables import Record, TableOptions, TableSource, record_event
 
-__all__ = ["Frame", "SourceError", "SourceFile", "merge", "open_source"]
+__all__ = [
+    "Frame",
+    "Record",
+    "Source",
+    "SourceError",
+    "SourceFile",
+    "TableOptions",
+    "TableSource",
+    "merge",
+    "open_source",
+    "record_event",
+]

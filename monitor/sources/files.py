@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import heapq
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple
 
@@ -78,6 +78,8 @@ class SourceFile:
         self.format: Format = self._detect()
         self.foreign = self.format != "liqmon"
         """Recorded by another program, which may have subscribed to more than liqmon does."""
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        """(venue, reason) of rows the reader dropped itself: none for frame recordings."""
 
     def position(self) -> int:
         """Bytes of the file read so far (for progress)."""
@@ -97,18 +99,6 @@ class SourceFile:
 
     # ------------------------------------------------------------------ bytes and lines
 
-    def _chunks(self, handle: BinaryIO) -> Iterator[bytes]:
-        """Decompressed content; a compressed stream cut short raises `_Truncated`."""
-        head = handle.read(4)
-        handle.seek(0)
-        if head.startswith(GZIP_MAGIC):
-            yield from _decompress(handle, lambda: zlib.decompressobj(wbits=31))
-        elif head == ZSTD_MAGIC:
-            yield from _decompress(handle, lambda: zstandard.ZstdDecompressor().decompressobj())
-        else:
-            while chunk := handle.read(CHUNK):
-                yield chunk
-
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         """(line number, line without its newline) of non-empty lines.
 
@@ -120,7 +110,7 @@ class SourceFile:
             with self.path.open("rb") as handle:
                 self._handle = handle
                 rest = b""
-                for chunk in self._chunks(handle):
+                for chunk in decompressed(handle):
                     parts = (rest + chunk).split(b"\n")
                     rest = parts.pop()
                     for line in parts:
@@ -130,7 +120,7 @@ class SourceFile:
                 if rest.strip():
                     number += 1
                     yield number, rest
-        except _Truncated as exc:
+        except Truncated as exc:
             msg = f"truncated: the compressed stream ends inside a frame ({exc})"
             raise SourceError(self.path, number + 1, msg) from None
         except OSError as exc:
@@ -162,7 +152,8 @@ class SourceFile:
             raise SourceError(self.path, None, "empty file: no frames")
         msg = (
             "unknown format: expected a liqmon recording (JSON lines with recv_ns, venue, conn, "
-            "raw), a raw capture (`<recv_ns> <json>` lines) or a cryptofeed capture"
+            "raw), a raw capture (`<recv_ns> <json>` lines), a cryptofeed capture, a Tardis.dev "
+            "CSV file or a table (CSV with a header, Parquet, Feather, freqtrade JSON)"
         )
         raise SourceError(self.path, 1, msg)
 
@@ -285,12 +276,28 @@ class SourceFile:
             yield Frame(_seconds_to_ns(self.path, number, stamp), venue, address, body)
 
 
-class _Truncated(Exception):  # noqa: N818 - internal signal, turned into SourceError
+def decompressed(handle: BinaryIO) -> Iterator[bytes]:
+    """The content of a plain, gzip or zstd file (told by magic bytes), in chunks.
+
+    A compressed stream cut short raises `Truncated`.
+    """
+    head = handle.read(4)
+    handle.seek(0)
+    if head.startswith(GZIP_MAGIC):
+        yield from _decompress(handle, lambda: zlib.decompressobj(wbits=31))
+    elif head == ZSTD_MAGIC:
+        yield from _decompress(handle, lambda: zstandard.ZstdDecompressor().decompressobj())
+    else:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+class Truncated(Exception):  # noqa: N818 - internal signal, turned into SourceError
     """A compressed stream ended before its end marker."""
 
 
 def _decompress(handle: BinaryIO, new: Callable[[], Any]) -> Iterator[bytes]:
-    """Every frame/member of a gzip or zstd file; raises `_Truncated` when one is cut."""
+    """Every frame/member of a gzip or zstd file; raises `Truncated` when one is cut."""
     decoder = new()
     started = False  # the current decoder has been fed
     while chunk := handle.read(CHUNK):
@@ -304,7 +311,7 @@ def _decompress(handle: BinaryIO, new: Callable[[], Any]) -> Iterator[bytes]:
             chunk = decoder.unused_data  # another frame (zstd) or member (gzip) follows
             decoder, started = new(), False
     if started and not decoder.eof:
-        raise _Truncated("no end-of-stream marker")
+        raise Truncated("no end-of-stream marker")
 
 
 def _seconds_to_ns(path: Path, number: int, stamp: str) -> int:
@@ -313,14 +320,3 @@ def _seconds_to_ns(path: Path, number: int, stamp: str) -> int:
     if not seconds.isdigit() or (fraction and not fraction.isdigit()):
         raise SourceError(path, number, f"bad timestamp {stamp[:30]!r}")
     return int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9] or "0")
-
-
-def open_source(path: str | Path) -> SourceFile:
-    """A recording file, its format detected; `SourceError` if it is none liqmon reads."""
-    return SourceFile(path)
-
-
-def merge(sources: Iterable[SourceFile]) -> Iterator[tuple[Frame, SourceFile]]:
-    """Frames of several files in receive-time order (ties keep the files' order)."""
-    streams = [((frame, source) for frame in source) for source in sources]
-    return heapq.merge(*streams, key=lambda item: item[0].recv_ns)

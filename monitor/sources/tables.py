@@ -1,0 +1,703 @@
+"""Already-normalised inputs: Tardis.dev CSV files and plain tables, as time-ordered records.
+
+These are not venue frames, so no adapter parses them: each row becomes a `Record` (receive
+time, venue, symbol, one kind of market data) that the replay turns into the core's events
+with `record_event`, converting sizes with the market's `Instrument`.
+
+**Tardis.dev CSV** (docs.tardis.dev, "Downloadable CSV files" → "Data Types", read
+2026-11): comma separated, LF, times in microseconds since the epoch (UTC); every file starts
+with `exchange,symbol,timestamp,local_timestamp` (`timestamp` the exchange's time, or the
+local one when the exchange gives none; `local_timestamp` the arrival time, which is our
+receive time). Files are shipped gzip'd (`<exchange>_<data_type>_<date>_<symbol>.csv.gz`).
+The data types read here:
+
+- `derivative_ticker`: `funding_timestamp, funding_rate, predicted_funding_rate,
+  open_interest, last_price, index_price, mark_price` (empty when unknown) → a mark price
+  (with the index), an open interest and a funding rate per row, each when present;
+- `trades`: `id, side, price, amount`; `side` is the taker's side (`buy`/`sell`;
+  `unknown` rows are rejected as `unknown_side`);
+- `liquidations`: the same columns; `side` is the side of the liquidation *order*: a `sell`
+  liquidation closes a long, so it becomes a liquidation of a LONG position, `buy` a SHORT;
+- `book_snapshot_25` (and `book_snapshot_5`): `asks[0].price, asks[0].amount,
+  bids[0].price, bids[0].amount, ...`, best first, empty past the book's end → a book.
+
+`trades` and `liquidations` have the same columns, so the file name (Tardis's own naming)
+tells them apart. Amounts and open interest are "as provided by the exchange": base units
+on binance-futures, bybit (linear) and hyperliquid; contracts on okex-swap and USD on
+Deribit's inverse perpetuals, so those go through the instrument's contract size
+(`--instruments VENUE=FILE`, as for frame recordings). Bybit's `openInterest` counts both
+sides (see `monitor.feeds.bybit`): halved. UNCONFIRMED (the docs say only "as provided by
+exchange"): that Tardis passes Bybit's two-sided figure and OKX's contracts through unchanged.
+Exchange ids map to venues by `TARDIS_VENUES`; any other exchange keeps its id and is
+skipped by the replay as an unknown venue. Symbols are the exchanges' own spelling, as in
+liqmon's configuration.
+
+**Plain tables** (`TableSource`): CSV with a header, Parquet, Feather (Arrow IPC) or the
+freqtrade JSON layout (`[[open_time_ms, open, high, low, close, volume], ...]`). Column
+names are matched case- and punctuation-insensitively against `DEFAULT_COLUMNS` (the first
+alias present wins); `TableOptions.columns` maps a role to another header. What the
+columns hold decides the kind:
+
+- **klines** (open, high, low, close): each bar becomes a path of four marks, the open at
+  the bar's open time, then low and high (high then low in a falling bar) at one and two
+  thirds of the bar, the close at its end (1 ns before the next bar opens), so the ledger
+  sees the bar's whole range. The bar length is the smallest gap between open times. Files
+  whose name says `funding_rate` (freqtrade) give the funding rate in `open` instead.
+  Last-price bars (freqtrade `-futures`, spot) stand in for the mark as they are;
+- **open interest** (open_interest): base units, one side;
+- **liquidation tape** (side, price, quantity): `side` BUY/SELL is the order's side
+  (Binance: SELL = a long died), LONG/SHORT the position's;
+- **book** (price, quantity and a side or type column of Bid/Ask): one full book per
+  distinct time.
+
+Times: epoch numbers (s, ms, µs or ns by magnitude), datetimes, or text (ISO 8601; a time
+written without an offset is UTC, or `TableOptions.utc_offset` hours east of it). Venue:
+`TableOptions.venue`, else the first venue name in the file's path
+(`binance_um_.../x.csv` → binance). Symbol: `TableOptions.symbol`, else a symbol column,
+else the freqtrade file name (`BTC_USDT_USDT-1h-mark` → BTCUSDT; on Hyperliquid BTC), else
+a `<coin>usdt` / `<coin>usdc` part of the path.
+
+A row with an unreadable number, time or side is dropped and counted in `rejected` by
+(venue, reason), logged once per reason with its line. A file without the columns its kind
+needs, cut short, or unreadable raises `SourceError` naming the file (and line).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import orjson
+import polars as pl
+
+from monitor.core.events import (
+    Aggressor,
+    BookSnapshot,
+    Event,
+    Level,
+    Side,
+    new_book_snapshot,
+    new_funding,
+    new_liquidation,
+    new_mark_price,
+    new_open_interest,
+    new_trade,
+)
+from monitor.feeds.base import Instrument
+from monitor.sources.files import SourceError, Truncated, decompressed
+
+log = logging.getLogger("liqmon.sources")
+
+Kind = Literal["mark", "open_interest", "liquidation", "trade", "funding", "book"]
+TableFormat = Literal["tardis", "csv", "parquet", "feather", "freqtrade"]
+
+NS_PER_US = 1_000
+TARDIS_HEADER = b"exchange,symbol,timestamp,local_timestamp,"
+TARDIS_VENUES = {
+    "binance-futures": "binance",
+    "bybit": "bybit",
+    "okex-swap": "okx",
+    "deribit": "deribit",
+    "hyperliquid": "hyperliquid",
+}
+"""Tardis exchange ids of the venues liqmon speaks (USD-M futures for Binance)."""
+TARDIS_OI_FACTOR = {"bybit": 0.5}
+"""Open interest as Tardis passes it on, to one side (Bybit's figure counts both)."""
+VENUE_NAMES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
+
+DEFAULT_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "time": (
+        "timestamp",
+        "time",
+        "date",
+        "datetime",
+        "opentime",
+        "tradetimeist",
+        "eventtimeist",
+        "tradetime",
+        "eventtime",
+        "ts",
+        "t",
+    ),
+    "symbol": ("symbol", "coin", "instrument", "s"),
+    "open": ("open", "o"),
+    "high": ("high", "h"),
+    "low": ("low", "l"),
+    "close": ("close", "c"),
+    "open_interest": ("openinterest", "oi", "sumopeninterest"),
+    "side": ("side", "type"),
+    "price": ("averageprice", "avgprice", "price", "px", "p"),
+    "quantity": ("filledquantity", "quantity", "qty", "amount", "size", "sz", "q"),
+}
+"""Table roles and the headers recognised for each (lower case, letters and digits only)."""
+
+_FREQTRADE_NAME = re.compile(r"^([A-Z0-9]+)_([A-Z0-9]+)(?:_[A-Z0-9]+)?-\w+?-([a-z_]+)")
+_PATH_SYMBOL = re.compile(r"(?:^|[_\-.])([a-z0-9]{2,}?(?:usdt|usdc))(?:$|[_\-.])")
+_TARDIS_BOOK = re.compile(r"^(asks|bids)\[(\d+)\]\.(price|amount)$")
+_SIDES = {
+    # order sides: the liquidated position is the other one
+    "sell": "long",
+    "buy": "short",
+    # position sides
+    "long": "long",
+    "short": "short",
+}
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """How plain tables are read (Tardis files need none of it).
+
+    `columns` maps a role of `DEFAULT_COLUMNS` to a header of the file; `utc_offset` is the
+    offset in hours of times written without one (e.g. 5.5 for IST).
+    """
+
+    venue: str | None = None
+    symbol: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    utc_offset: float = 0.0
+
+
+class Record(NamedTuple):
+    """One normalised observation; sizes still in the exchange's units.
+
+    `price` is the mark (mark), trade or liquidation price, or the funding rate (funding);
+    `size` the open interest or quantity; `side` long/short (liquidation) or buy/sell
+    (trade); `extra` the index price (mark) or the mark (open interest, for USD sizes);
+    `stamp` the next funding time; `bids`/`asks` the levels of a book.
+    """
+
+    recv_ns: int
+    venue: str
+    symbol: str
+    kind: Kind
+    ts_ns: int
+    price: float = math.nan
+    size: float = math.nan
+    side: str = ""
+    extra: float | None = None
+    stamp: int | None = None
+    bids: tuple[Level, ...] = ()
+    asks: tuple[Level, ...] = ()
+
+
+def record_event(record: Record, instrument: Instrument) -> Event:
+    """The core's event of `record` (sizes in base units); `InvalidEventError` if invalid."""
+    kind, venue, symbol = record.kind, record.venue, record.symbol
+    ts_event, ts_recv = record.ts_ns, record.recv_ns
+    if kind == "mark":
+        return new_mark_price(
+            venue=venue,
+            symbol=symbol,
+            ts_event_ns=ts_event,
+            ts_recv_ns=ts_recv,
+            mark_price=record.price,
+            index_price=record.extra,
+        )
+    if kind == "open_interest":
+        mark = math.nan if record.extra is None else record.extra
+        return new_open_interest(
+            venue=venue,
+            symbol=symbol,
+            ts_event_ns=ts_event,
+            ts_recv_ns=ts_recv,
+            open_interest=instrument.to_base(record.size, mark),
+        )
+    if kind == "liquidation":
+        return new_liquidation(
+            venue=venue,
+            symbol=symbol,
+            ts_event_ns=ts_event,
+            ts_recv_ns=ts_recv,
+            side=Side(record.side),
+            price=record.price,
+            quantity=instrument.to_base(record.size, record.price),
+        )
+    if kind == "trade":
+        return new_trade(
+            venue=venue,
+            symbol=symbol,
+            ts_event_ns=ts_event,
+            ts_recv_ns=ts_recv,
+            price=record.price,
+            quantity=instrument.to_base(record.size, record.price),
+            aggressor=Aggressor(record.side),
+        )
+    if kind == "funding":
+        return new_funding(
+            venue=venue,
+            symbol=symbol,
+            ts_event_ns=ts_event,
+            ts_recv_ns=ts_recv,
+            rate=record.price,
+            next_funding_ns=record.stamp,
+        )
+    return book_event(record, instrument)
+
+
+def book_event(record: Record, instrument: Instrument) -> BookSnapshot:
+    """A book record as a snapshot event (checked: sorted, not crossed)."""
+
+    def base(levels: tuple[Level, ...]) -> tuple[Level, ...]:
+        return tuple((price, instrument.to_base(size, price)) for price, size in levels)
+
+    return new_book_snapshot(
+        venue=record.venue,
+        symbol=record.symbol,
+        ts_event_ns=record.ts_ns,
+        ts_recv_ns=record.recv_ns,
+        bids=base(record.bids),
+        asks=base(record.asks),
+    )
+
+
+# ---------------------------------------------------------------------- detection
+
+
+def table_format(head: bytes) -> TableFormat | None:
+    """The table layout of a file from its first (decompressed) bytes; None: not a table."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith((b"ARROW1", b"FEA1")):
+        return "feather"
+    text = head.lstrip()
+    if text.startswith(TARDIS_HEADER):
+        return "tardis"
+    if text.startswith(b"[") and re.match(rb"\[\s*\[\s*-?\d", text):
+        return "freqtrade"
+    first = text.split(b"\n", 1)[0]
+    if b"," in first and re.match(rb'^"?[A-Za-z_]', first) and not text.startswith(b"{"):
+        return "csv"
+    return None
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+class TableSource:
+    """A Tardis CSV file or a plain table. Iterating yields its records in time order."""
+
+    foreign = True  # normalised by another program: not subject to liqmon's frame rules
+
+    def __init__(self, path: Path, fmt: TableFormat, options: TableOptions | None = None) -> None:
+        self.path = path
+        self.format: TableFormat = fmt
+        self.options = options or TableOptions()
+        self.size = path.stat().st_size
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        """(venue, reason) of rows dropped while reading."""
+        self._done = False
+        self._records: list[Record] | None = None
+        self._venue = ""  # plain tables: the venue told by options or path
+
+    def position(self) -> int:
+        """Bytes of the file read so far (a table is read at once)."""
+        return self.size if self._done else 0
+
+    def __iter__(self) -> Iterator[Record]:
+        records = self.load()
+        self._done = True
+        return iter(records)
+
+    def load(self) -> list[Record]:
+        """All records, sorted by receive time (stable); read once."""
+        if self._records is None:
+            records = self._tardis() if self.format == "tardis" else self._table()
+            records.sort(key=lambda r: r.recv_ns)
+            self._records = records
+        return self._records
+
+    # ------------------------------------------------------------------ reading
+
+    def _bytes(self) -> bytes:
+        parts: list[bytes] = []
+        try:
+            with self.path.open("rb") as handle:
+                parts.extend(decompressed(handle))
+        except Truncated:
+            data = b"".join(parts)
+            msg = "truncated: the compressed stream ends early"
+            raise SourceError(self.path, data.count(b"\n") + 1, msg) from None
+        except OSError as exc:
+            raise SourceError(self.path, None, f"cannot read: {exc}") from exc
+        except Exception as exc:  # zlib / zstd errors: damaged data
+            raise SourceError(self.path, None, f"damaged compressed data: {exc}") from exc
+        return b"".join(parts)
+
+    def _csv(self, data: bytes) -> pl.DataFrame:
+        """Every column as text; a last line cut short is an error naming it."""
+        lines = data.count(b"\n")
+        if data and not data.endswith(b"\n"):
+            header = data.split(b"\n", 1)[0]
+            last = data.rsplit(b"\n", 1)[-1]
+            if last.count(b",") < header.count(b","):
+                raise SourceError(self.path, lines + 1, "truncated: the last row is incomplete")
+        try:
+            return pl.read_csv(io.BytesIO(data), infer_schema=False, raise_if_empty=True)
+        except (pl.exceptions.PolarsError, ValueError) as exc:
+            raise SourceError(self.path, None, f"not a readable CSV table: {exc}") from None
+
+    def _reject(self, venue: str, reason: str, line: int, detail: str) -> None:
+        key = (venue, reason)
+        if key not in self.rejected:
+            log.warning("%s, line %d: row dropped (%s): %s", self.path, line, reason, detail)
+        self.rejected[key] += 1
+
+    # ------------------------------------------------------------------ Tardis
+
+    def _tardis(self) -> list[Record]:
+        frame = self._csv(self._bytes())
+        columns = set(frame.columns)
+        name = self.path.name.lower()
+        if {"mark_price", "open_interest", "funding_rate"} <= columns:
+            reader = self._tardis_ticker
+        elif any(_TARDIS_BOOK.match(c) for c in frame.columns):
+            reader = self._tardis_book
+        elif {"side", "price", "amount"} <= columns:
+            if "liquidation" in name:
+                reader = self._tardis_liquidations
+            elif "trade" in name:
+                reader = self._tardis_trades
+            else:
+                msg = (
+                    "a Tardis trades or liquidations file (same columns): the file name must "
+                    "say which, as Tardis names them (<exchange>_liquidations_<date>_<symbol>)"
+                )
+                raise SourceError(self.path, 1, msg)
+        else:
+            msg = (
+                "a Tardis CSV of a data type liqmon does not read (derivative_ticker, trades, "
+                "liquidations and book_snapshot_25 are read)"
+            )
+            raise SourceError(self.path, 1, msg)
+        frame = frame.with_columns(
+            pl.col("exchange").replace_strict(TARDIS_VENUES, default=pl.col("exchange")),
+            (pl.col("timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("ts"),
+            (pl.col("local_timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("recv"),
+        )
+        frame = self._drop_bad(frame, ["ts", "recv"], "bad_timestamp", venue_column="exchange")
+        return reader(frame)
+
+    def _drop_bad(
+        self,
+        frame: pl.DataFrame,
+        columns: Sequence[str],
+        reason: str,
+        *,
+        venue_column: str | None = None,
+    ) -> pl.DataFrame:
+        """Rows where any of `columns` is null are rejected (line = row + 2: the header)."""
+        frame = frame.with_row_index("_line", offset=2)
+        bad = pl.any_horizontal(pl.col(c).is_null() for c in columns)
+        dropped = frame.filter(bad)
+        for row in dropped.iter_rows(named=True):
+            venue = str(row[venue_column]) if venue_column else self._venue
+            self._reject(venue, reason, int(row["_line"]), f"unreadable {', '.join(columns)}")
+        return frame.filter(~bad).drop("_line")
+
+    def _numbers(self, frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+        return frame.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in names)
+
+    def _tardis_ticker(self, frame: pl.DataFrame) -> list[Record]:
+        numbers = ["funding_rate", "open_interest", "index_price", "mark_price"]
+        frame = self._numbers(frame, numbers).with_columns(
+            (pl.col("funding_timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("next")
+        )
+        records: list[Record] = []
+        add = records.append
+        rows = frame.select(["exchange", "symbol", "ts", "recv", *numbers, "next"]).iter_rows()
+        for venue, symbol, ts, recv, rate, oi, index, mark, nxt in rows:
+            if mark is not None:
+                add(Record(recv, venue, symbol, "mark", ts, mark, extra=index))
+            if oi is not None:
+                oi_factor = TARDIS_OI_FACTOR.get(venue, 1.0)
+                add(
+                    Record(
+                        recv, venue, symbol, "open_interest", ts, size=oi * oi_factor, extra=mark
+                    )
+                )
+            if rate is not None:
+                add(Record(recv, venue, symbol, "funding", ts, rate, stamp=nxt))
+        return records
+
+    def _tardis_prints(self, frame: pl.DataFrame, kind: Kind) -> list[Record]:
+        frame = self._numbers(frame, ["price", "amount"])
+        frame = self._drop_bad(frame, ["price", "amount"], "bad_type", venue_column="exchange")
+        sides = _SIDES if kind == "liquidation" else {"buy": "buy", "sell": "sell"}
+        frame = frame.with_columns(
+            pl.col("side").str.to_lowercase().replace_strict(sides, default=None).alias("pos")
+        )
+        frame = self._drop_bad(frame, ["pos"], "unknown_side", venue_column="exchange")
+        rows = frame.select(["exchange", "symbol", "ts", "recv", "price", "amount", "pos"])
+        return [
+            Record(recv, venue, symbol, kind, ts, price, amount, pos)
+            for venue, symbol, ts, recv, price, amount, pos in rows.iter_rows()
+        ]
+
+    def _tardis_trades(self, frame: pl.DataFrame) -> list[Record]:
+        return self._tardis_prints(frame, "trade")
+
+    def _tardis_liquidations(self, frame: pl.DataFrame) -> list[Record]:
+        return self._tardis_prints(frame, "liquidation")
+
+    def _tardis_book(self, frame: pl.DataFrame) -> list[Record]:
+        depth = 1 + max(int(m.group(2)) for c in frame.columns if (m := _TARDIS_BOOK.match(c)))
+        level_columns = [
+            f"{side}[{i}].{field_}"
+            for i in range(depth)
+            for side in ("asks", "bids")
+            for field_ in ("price", "amount")
+        ]
+        missing = [c for c in level_columns if c not in frame.columns]
+        if missing:
+            raise SourceError(self.path, 1, f"book snapshot without column {missing[0]}")
+        frame = self._numbers(frame, level_columns)
+        records: list[Record] = []
+        for row in frame.select(["exchange", "symbol", "ts", "recv", *level_columns]).iter_rows():
+            venue, symbol, ts, recv = row[:4]
+            values = row[4:]
+            asks: list[Level] = []
+            bids: list[Level] = []
+            for i in range(depth):
+                ask_price, ask_size, bid_price, bid_size = values[4 * i : 4 * i + 4]
+                if ask_price is not None and ask_size is not None:
+                    asks.append((ask_price, ask_size))
+                if bid_price is not None and bid_size is not None:
+                    bids.append((bid_price, bid_size))
+            records.append(
+                Record(recv, venue, symbol, "book", ts, bids=tuple(bids), asks=tuple(asks))
+            )
+        return records
+
+    # ------------------------------------------------------------------ plain tables
+
+    def _read_table(self) -> pl.DataFrame:
+        try:
+            if self.format == "parquet":
+                return pl.read_parquet(self.path)
+            if self.format == "feather":
+                return pl.read_ipc(self.path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            what = "Parquet" if self.format == "parquet" else "Feather (Arrow IPC)"
+            msg = f"damaged or truncated {what} file: {exc}"
+            raise SourceError(self.path, None, msg) from None
+        data = self._bytes()
+        if self.format == "freqtrade":
+            return self._freqtrade(data)
+        return self._csv(data)
+
+    def _freqtrade(self, data: bytes) -> pl.DataFrame:
+        try:
+            rows = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            line = data[: exc.pos].count(b"\n") + 1
+            raise SourceError(self.path, line, f"not JSON (truncated?): {exc}") from None
+        if not isinstance(rows, list):
+            raise SourceError(self.path, 1, "a freqtrade file is a JSON array of candles")
+        for number, row in enumerate(rows):
+            if (
+                not isinstance(row, list)
+                or len(row) < 5
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+            ):
+                msg = f"candle {number} is not [open_time_ms, open, high, low, close, volume]"
+                raise SourceError(self.path, 1, msg)
+        names = ["date", "open", "high", "low", "close", "volume"]
+        columns = {
+            n: [row[i] if i < len(row) else None for row in rows] for i, n in enumerate(names)
+        }
+        return pl.DataFrame(
+            columns,
+            schema={"date": pl.Int64, **dict.fromkeys(names[1:], pl.Float64)},
+        )
+
+    def _roles(self, frame: pl.DataFrame) -> dict[str, str]:
+        """Role → column of the file: the options' mapping first, then the default aliases."""
+        by_key = {_key(c): c for c in frame.columns}
+        roles: dict[str, str] = {}
+        for role, column in self.options.columns.items():
+            if column not in frame.columns:
+                msg = f"column {column!r} (mapped to {role}) is not in the file: {frame.columns}"
+                raise SourceError(self.path, 1, msg)
+            roles[role] = column
+        for role, aliases in DEFAULT_COLUMNS.items():
+            if role in roles:
+                continue
+            found = next((by_key[a] for a in aliases if a in by_key), None)
+            if found is not None and found not in roles.values():
+                roles[role] = found
+        if "time" not in roles:
+            msg = f"no time column (one of {', '.join(DEFAULT_COLUMNS['time'])}; or map one)"
+            raise SourceError(self.path, 1, msg)
+        return roles
+
+    def _table_kind(self, frame: pl.DataFrame, roles: Mapping[str, str]) -> Kind:
+        if {"open", "high", "low", "close"} <= roles.keys():
+            return "funding" if "funding_rate" in self.path.name else "mark"
+        if "open_interest" in roles:
+            return "open_interest"
+        if {"side", "price", "quantity"} <= roles.keys():
+            sides = frame.get_column(roles["side"]).cast(pl.String).str.to_lowercase()
+            return "book" if sides.is_in(["bid", "ask"]).any() else "liquidation"
+        msg = (
+            "cannot tell the table's kind from its columns "
+            f"{frame.columns}: klines need open/high/low/close, open interest an "
+            "open_interest column, a liquidation tape side/price/quantity, a book "
+            "price/quantity and a Bid/Ask side (map columns with --column ROLE=NAME)"
+        )
+        raise SourceError(self.path, 1, msg)
+
+    def _times(self, column: pl.Series) -> pl.Series:
+        """Epoch ns of a time column of any supported type (null where unreadable)."""
+        dtype = column.dtype
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                column = column.dt.replace_time_zone("UTC")
+            return column.dt.cast_time_unit("ns").dt.epoch("ns")
+        if dtype == pl.String:
+            numeric = column.str.strip_chars().cast(pl.Float64, strict=False)
+            if numeric.null_count() == column.null_count():
+                column = numeric
+            else:
+                offset_s = round(self.options.utc_offset * 3600)
+                first = column.drop_nulls().head(1).to_list()
+                has_offset = bool(first) and bool(re.search(r"(Z|[+-]\d\d:?\d\d)$", first[0]))
+                parsed = column.str.strip_chars().str.to_datetime(
+                    strict=False, time_zone="UTC", time_unit="ns"
+                )
+                ns = parsed.dt.epoch("ns")
+                return ns if has_offset else ns - offset_s * 1_000_000_000
+        if not column.dtype.is_numeric():
+            raise SourceError(self.path, None, f"time column of type {dtype}")
+        numbers = column.cast(pl.Float64, strict=False)
+        top = numbers.abs().max()
+        scale = 1e9
+        if isinstance(top, float):
+            if top >= 1e17:
+                scale = 1.0
+            elif top >= 1e14:
+                scale = 1e3
+            elif top >= 1e11:
+                scale = 1e6
+        return (numbers * scale).round(0).cast(pl.Int64, strict=False)
+
+    def _table_venue(self) -> str:
+        venue = self.options.venue
+        if venue:
+            return venue
+        for part in (self.path.name, *(p.name for p in self.path.parents)):
+            lowered = part.lower()
+            found = next((v for v in VENUE_NAMES if v in lowered), None)
+            if found is not None:
+                return found
+        msg = "cannot tell the venue of this table: pass --venue (or name it in the path)"
+        raise SourceError(self.path, None, msg)
+
+    def _table_symbol(self, venue: str) -> str | None:
+        if self.options.symbol:
+            return self.options.symbol
+        match = _FREQTRADE_NAME.match(self.path.name)
+        if match is not None:
+            base, quote = match.group(1), match.group(2)
+            if venue == "hyperliquid":
+                return base
+            return f"{base}-{quote}-SWAP" if venue == "okx" else base + quote
+        for part in (self.path.name, *(p.name for p in self.path.parents)):
+            found = _PATH_SYMBOL.search(part.lower())
+            if found is not None:
+                return found.group(1).upper()
+        return None
+
+    def _table(self) -> list[Record]:
+        frame = self._read_table()
+        self._venue = venue = self._table_venue()
+        roles = self._roles(frame)
+        kind = self._table_kind(frame, roles)
+        symbol = self._table_symbol(venue)
+        if symbol is None and "symbol" not in roles:
+            msg = "cannot tell the symbol of this table: pass --symbol (or a symbol column)"
+            raise SourceError(self.path, None, msg)
+        time = self._times(frame.get_column(roles["time"])).alias("ts")
+        symbols = (
+            pl.lit(symbol, dtype=pl.String)
+            if symbol is not None
+            else pl.col(roles["symbol"]).cast(pl.String).str.strip_chars()
+        )
+        frame = frame.with_columns(time, symbols.alias("sym"))
+        frame = self._drop_bad(frame, ["ts", "sym"], "bad_timestamp")
+        if kind in ("mark", "funding"):
+            return self._klines(frame, roles, venue, kind)
+        if kind == "open_interest":
+            frame = self._numbers(frame.rename({roles["open_interest"]: "oi"}), ["oi"])
+            frame = self._drop_bad(frame, ["oi"], "bad_type")
+            rows = frame.select(["sym", "ts", "oi"]).iter_rows()
+            return [Record(ts, venue, sym, "open_interest", ts, size=oi) for sym, ts, oi in rows]
+        frame = frame.select(
+            "sym",
+            "ts",
+            pl.col(roles["price"]).cast(pl.Float64, strict=False).alias("price"),
+            pl.col(roles["quantity"]).cast(pl.Float64, strict=False).alias("qty"),
+            pl.col(roles["side"]).cast(pl.String).str.strip_chars().str.to_lowercase().alias("raw"),
+        )
+        frame = self._drop_bad(frame, ["price", "qty"], "bad_type")
+        if kind == "book":
+            return self._books(frame, venue)
+        frame = frame.with_columns(pl.col("raw").replace_strict(_SIDES, default=None).alias("pos"))
+        frame = self._drop_bad(frame, ["pos"], "unknown_side")
+        rows = frame.select(["sym", "ts", "price", "qty", "pos"]).iter_rows()
+        return [
+            Record(ts, venue, sym, "liquidation", ts, price, qty, pos)
+            for sym, ts, price, qty, pos in rows
+        ]
+
+    def _klines(
+        self, frame: pl.DataFrame, roles: Mapping[str, str], venue: str, kind: Kind
+    ) -> list[Record]:
+        names = ["open", "high", "low", "close"]
+        frame = frame.select(
+            "sym", "ts", *(pl.col(roles[n]).cast(pl.Float64, strict=False).alias(n) for n in names)
+        )
+        if kind == "funding":
+            frame = self._drop_bad(frame, ["open"], "bad_type")
+            rows = frame.select(["sym", "ts", "open"]).iter_rows()
+            return [Record(ts, venue, sym, "funding", ts, rate) for sym, ts, rate in rows]
+        frame = self._drop_bad(frame, names, "bad_type").sort("ts", maintain_order=True)
+        steps = frame.get_column("ts").diff()
+        positive = steps.filter(steps > 0)
+        bar = int(positive.min()) if positive.len() else 0  # type: ignore[arg-type]
+        third = bar // 3
+        records: list[Record] = []
+        add = records.append
+        for sym, ts, open_, high, low, close in frame.iter_rows():
+            first, second = (low, high) if close >= open_ else (high, low)
+            end = ts + max(bar - 1, 0)
+            for at, price in ((ts, open_), (ts + third, first), (ts + 2 * third, second)):
+                add(Record(at, venue, sym, "mark", at, price))
+            add(Record(end, venue, sym, "mark", end, close))
+        return records
+
+    def _books(self, frame: pl.DataFrame, venue: str) -> list[Record]:
+        records: list[Record] = []
+        for (sym, ts), group in frame.group_by(["sym", "ts"], maintain_order=True):
+            bids = group.filter(pl.col("raw") == "bid").sort("price", descending=True)
+            asks = group.filter(pl.col("raw") == "ask").sort("price")
+            records.append(
+                Record(
+                    int(ts),
+                    venue,
+                    str(sym),
+                    "book",
+                    int(ts),
+                    bids=tuple(zip(bids["price"].to_list(), bids["qty"].to_list(), strict=True)),
+                    asks=tuple(zip(asks["price"].to_list(), asks["qty"].to_list(), strict=True)),
+                )
+            )
+        return records
