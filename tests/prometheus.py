@@ -1,10 +1,11 @@
-"""A real Prometheus for tests: Debian's `prometheus` binary on 127.0.0.1 with its own config.
+"""A real Prometheus and Alertmanager for tests: Debian's binaries on 127.0.0.1, own configs.
 
 `Prometheus` writes a config that scrapes one target every second and evaluates the given
 rule files every second, starts the server on a free port with its storage in the test's
-directory, and answers PromQL through the HTTP API (/api/v1/query). `tool()` finds a binary
-(prometheus, promtool, amtool) or, like the mosquitto fixture, fails under CI and skips locally.
-Every wait is bounded; nothing binds anything but 127.0.0.1.
+directory, and answers PromQL through the HTTP API (/api/v1/query). `Alertmanager` runs a
+given config the same way (no cluster port), and `Webhook` is an HTTP receiver that keeps
+what Alertmanager posts. `tool()` finds a binary or, like the mosquitto fixture, fails under
+CI and skips locally. Every wait is bounded; nothing binds anything but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -62,36 +66,30 @@ def terminate(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(STOP_TIMEOUT_S)
 
 
-class Prometheus:
-    """One server scraping `target` (host:port) as job liqmon, with `rule_files` loaded."""
+class Server:
+    """A Prometheus-style server process: a config file, a data directory, /-/ready."""
 
-    def __init__(self, workdir: Path, target: str, rule_files: list[Path]) -> None:
-        self.binary = tool("prometheus")
+    def __init__(self, binary: str, workdir: Path, config: dict[str, Any]) -> None:
+        self.binary = tool(binary)
+        self.name = binary
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.config = self.workdir / "prometheus.yml"
-        self.log_path = self.workdir / "prometheus.log"
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
-        }
+        self.config = self.workdir / "config.yml"
+        self.log_path = self.workdir / "server.log"
         # JSON is YAML: no YAML writer needed.
         self.config.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         self._process: subprocess.Popen[bytes] | None = None
+
+    def arguments(self) -> list[str]:
+        """Command-line flags besides the config file."""
+        raise NotImplementedError
 
     def start(self) -> None:
         """Start the server and wait (bounded) until /-/ready answers 200."""
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address={HOST}:{self.port}",
-                    "--log.level=warn",
-                ],
+                [self.binary, f"--config.file={self.config}", *self.arguments()],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -99,26 +97,70 @@ class Prometheus:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                msg = f"prometheus exited with {self._process.returncode}: {self.log_tail()}"
+                msg = f"{self.name} exited with {self._process.returncode}: {self.log_tail()}"
                 raise RuntimeError(msg)
             try:
-                if self._get("/-/ready")[0] == 200:
+                if self.get("/-/ready")[0] == 200:
                     return
             except OSError:
                 pass
             time.sleep(POLL_S)
         self.stop()
-        msg = f"prometheus was not ready within {START_TIMEOUT_S:g} s: {self.log_tail()}"
+        msg = f"{self.name} was not ready within {START_TIMEOUT_S:g} s: {self.log_tail()}"
         raise RuntimeError(msg)
 
     def stop(self) -> None:
         process, self._process = self._process, None
         terminate(process)
 
+    def get(self, path: str) -> tuple[int, str]:
+        """Status and body of GET `path`."""
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=HTTP_TIMEOUT_S)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8", errors="replace")
+        finally:
+            connection.close()
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+class Prometheus(Server):
+    """Scrapes `target` (host:port) as job liqmon with `rule_files` loaded; may alert."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        target: str,
+        rule_files: list[Path],
+        alertmanager: Alertmanager | None = None,
+    ) -> None:
+        config: dict[str, Any] = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+        }
+        if alertmanager is not None:
+            where = [{"targets": [f"{HOST}:{alertmanager.port}"]}]
+            config["alerting"] = {"alertmanagers": [{"static_configs": where}]}
+        super().__init__("prometheus", workdir, config)
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address={HOST}:{self.port}",
+            "--log.level=warn",
+        ]
+
     def query(self, expr: str, at: float | None = None) -> dict[str, Any]:
         """The API's whole answer to an instant query (status, data or error)."""
         params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
-        status, body = self._get("/api/v1/query?" + urllib.parse.urlencode(params))
+        status, body = self.get("/api/v1/query?" + urllib.parse.urlencode(params))
         answer: dict[str, Any] = json.loads(body)
         answer.setdefault("http_status", status)
         return answer
@@ -141,17 +183,68 @@ class Prometheus:
         msg = f"no data for {expr!r} within {within_s:g} s; prometheus log: {self.log_tail()}"
         raise AssertionError(msg)
 
-    def _get(self, path: str) -> tuple[int, str]:
-        connection = http.client.HTTPConnection(HOST, self.port, timeout=HTTP_TIMEOUT_S)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            return response.status, response.read().decode("utf-8", errors="replace")
-        finally:
-            connection.close()
 
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        except OSError:
-            return ""
+class Alertmanager(Server):
+    """Runs `config` (an alertmanager.yml as a dict); no cluster gossip port."""
+
+    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+        super().__init__("prometheus-alertmanager", workdir, config)
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address={HOST}:{self.port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
+
+
+class Webhook:
+    """An HTTP receiver on 127.0.0.1 that keeps every JSON body POSTed to it, by path."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Any]] = []
+        self._changed = threading.Condition()
+        received, changed = self.received, self._changed
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with changed:
+                    received.append((self.path, json.loads(body)))
+                    changed.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass  # quiet: the test reports what matters
+
+        self._server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Webhook:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(STOP_TIMEOUT_S)
+
+    def url(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def wait_for(self, predicate: Callable[[str, Any], bool], within_s: float) -> Any:
+        """The first body for which `predicate(path, body)` holds; waits (bounded) for it."""
+        deadline = time.monotonic() + within_s
+        with self._changed:
+            while True:
+                for path, body in self.received:
+                    if predicate(path, body):
+                        return body
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    msg = f"no matching POST within {within_s:g} s; got {self.received}"
+                    raise AssertionError(msg)
+                self._changed.wait(min(remaining, 0.5))

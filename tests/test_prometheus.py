@@ -2,10 +2,13 @@
 
 - promtool checks the scrape configs and the rules and runs the rules' unit tests;
 - the few constants the rules hold equal the daemon's (AlertThresholds, ALERT_LEVELS);
+- amtool checks the Alertmanager example and its routes;
 - a real Prometheus (tests/prometheus.py) scrapes `liqmon demo` (a SIMULATED market) every
   second with deploy/prometheus/rules.yml loaded, and every PromQL expression of every
   Grafana panel and every rule is run through its HTTP API: each parses and returns data
-  (the risk alerts while the demo's cascade is on; the daemon-down alert once it stopped).
+  (the risk alerts while the demo's cascade is on; the daemon-down alert once it stopped);
+  the critical alert goes through a real Alertmanager running the example's route to a
+  webhook receiver in the test, grouped by venue and symbol.
 
 Without the binaries these tests skip locally and fail under CI (.ci/run installs them).
 Every wait is bounded.
@@ -18,6 +21,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped,unused-ignore]
 from broker import HOST, Mosquitto, free_port
-from prometheus import JOB, Prometheus, terminate, tool
+from prometheus import JOB, Alertmanager, Prometheus, Webhook, terminate, tool
 
 from monitor.config import MqttSettings, RiskSettings, WebhookSettings
 from monitor.core.alerts import AlertThresholds
@@ -341,6 +345,17 @@ def never_sampled(prometheus: Prometheus, names: set[str], at: float) -> set[str
     }
 
 
+def alertmanager_config(webhook: Webhook) -> dict[str, Any]:
+    """The Alertmanager example, its receivers pointed at `webhook` and short group waits."""
+    config: dict[str, Any] = load_yaml(ALERTMANAGER)
+    for receiver in config["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            hook["url"] = webhook.url(urllib.parse.urlsplit(hook["url"]).path)
+    for route in (config["route"], *config["route"]["routes"]):
+        route["group_wait"] = "1s"  # the example waits for people, not for a test
+    return config
+
+
 class Demo:
     """`liqmon demo` as a subprocess, its output in a file."""
 
@@ -376,11 +391,28 @@ class Demo:
 def test_prometheus_runs_every_dashboard_and_rule_expression_against_the_demo(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
+    port = free_port()
+    with Webhook() as webhook:
+        alertmanager = Alertmanager(tmp_path / "alertmanager", alertmanager_config(webhook))
+        alertmanager.start()
+        try:
+            prometheus = Prometheus(
+                tmp_path / "prometheus", f"{HOST}:{port}", [RULES], alertmanager
+            )
+            run_against_the_demo(prometheus, tmp_path, port, mosquitto, webhook)
+        except BaseException:
+            print("--- alertmanager ---\n" + alertmanager.log_tail())
+            raise
+        finally:
+            alertmanager.stop()
+
+
+def run_against_the_demo(
+    prometheus: Prometheus, tmp_path: Path, port: int, mosquitto: Mosquitto, webhook: Webhook
+) -> None:
     panels = dashboard_exprs()  # zero until grafana/dashboards/ has dashboards
     alerts = alerting_rules()
     records = recording_rules()
-    port = free_port()
-    prometheus = Prometheus(tmp_path / "prometheus", f"{HOST}:{port}", [RULES])
     prometheus.start()
     demo = None
     try:
@@ -399,6 +431,15 @@ def test_prometheus_runs_every_dashboard_and_rule_expression_against_the_demo(
             fired = f'max_over_time(ALERTS{{alertname="{name}",alertstate="firing"}}[5m])'
             prometheus.wait_for_data(fired, 10)
         assert prometheus.result(alerts["LiqmonCascadeRiskWarning"]["expr"], at_warning)
+        # ... and delivered by Alertmanager per the example's route, grouped per market.
+        group = {"alertname": "LiqmonCascadeRiskCritical", "venue": "hyperliquid", "symbol": "BTC"}
+        sent = webhook.wait_for(
+            lambda path, body: path == "/liqmon/alerts" and body["groupLabels"] == group, 20
+        )
+        assert sent["receiver"] == "liqmon-webhook"
+        assert sent["status"] == "firing"
+        summaries = {a["labels"]["side"]: a["annotations"]["summary"] for a in sent["alerts"]}
+        assert summaries["down"] == "BTC on hyperliquid down: cascade risk critical"
 
         for rule in alerts.values():
             prometheus.result(rule["expr"], at)  # parses and runs; most are quiet in the demo
