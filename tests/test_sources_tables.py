@@ -465,7 +465,9 @@ def test_rows_with_unreadable_values_are_counted_not_fatal(tmp_path: Path) -> No
 
 def test_records_and_frames_merge_by_receive_time(tmp_path: Path) -> None:
     capture = REAL_DATA / "ws_captures/hftbacktest/hyperliquid_btcusd_20250126.gz"
-    frames = list(open_source(capture))
+    recording = open_source(capture)
+    assert isinstance(recording, SourceFile)
+    frames = list(recording)
     first_us = frames[0].recv_ns // 1000
     path = write_tardis(
         tmp_path / "hyperliquid_derivative_ticker_2025-01-26_BTC.csv.gz",
@@ -476,9 +478,7 @@ def test_records_and_frames_merge_by_receive_time(tmp_path: Path) -> None:
             for k in range(20)
         ],
     )
-    sources = [open_source(capture), open_source(path)]
-    assert isinstance(sources[0], SourceFile)
-    merged = [item for item, _ in merge(sources)]
+    merged: list[Frame | Record] = [item for item, _ in merge([recording, open_source(path)])]
     assert len(merged) == len(frames) + 40
     times = [item.recv_ns for item in merged]
     assert times == sorted(times)
