@@ -101,10 +101,8 @@ def recording_rules() -> dict[str, str]:
     return {rule["record"]: rule["expr"] for rule in rules() if "record" in rule}
 
 
-def run_promtool(
-    *args: str | Path, cwd: Path = DEPLOY, binary: str = "promtool"
-) -> tuple[int, str]:
-    """promtool's (or amtool's) exit status and output (stdout, then stderr)."""
+def run_tool(binary: str, *args: str | Path, cwd: Path = DEPLOY) -> tuple[int, str]:
+    """The exit status and output (stdout, then stderr) of promtool or amtool."""
     done = subprocess.run(
         [tool(binary), *map(str, args)],
         check=False,
@@ -116,9 +114,9 @@ def run_promtool(
     return done.returncode, done.stdout + done.stderr
 
 
-def promtool(*args: str | Path, cwd: Path = DEPLOY, binary: str = "promtool") -> str:
-    """Run promtool (or amtool); fails the test with its output unless it exits 0."""
-    status, output = run_promtool(*args, cwd=cwd, binary=binary)
+def checked(binary: str, *args: str | Path, cwd: Path = DEPLOY) -> str:
+    """Run promtool or amtool; fails the test with its output unless it exits 0."""
+    status, output = run_tool(binary, *args, cwd=cwd)
     assert status == 0, output
     return output
 
@@ -199,9 +197,9 @@ def test_grafana_variables_are_substituted() -> None:
 
 
 def test_promtool_checks_the_scrape_configs(tmp_path: Path) -> None:
-    promtool("check", "config", DEPLOY / "prometheus.yml")
+    checked("promtool", "check", "config", DEPLOY / "prometheus.yml")
     kubernetes = DEPLOY / "prometheus-kubernetes.yml"
-    status, output = run_promtool("check", "config", kubernetes)
+    status, output = run_tool("promtool", "check", "config", kubernetes)
     if "field kubernetes_sd_configs not found" in output:
         # Debian's build leaves Kubernetes discovery out: check everything else (relabelling,
         # rule files, alerting) with the discovery block swapped for a static target.
@@ -210,9 +208,9 @@ def test_promtool_checks_the_scrape_configs(tmp_path: Path) -> None:
             del job["kubernetes_sd_configs"]
             job["static_configs"] = [{"targets": ["127.0.0.1:9464"]}]
         config["rule_files"] = [str(RULES)]
-        checked = tmp_path / "prometheus-kubernetes.yml"
-        checked.write_text(json.dumps(config), encoding="utf-8")
-        promtool("check", "config", checked, cwd=tmp_path)
+        static = tmp_path / "prometheus-kubernetes.yml"
+        static.write_text(json.dumps(config), encoding="utf-8")
+        checked("promtool", "check", "config", static, cwd=tmp_path)
     else:
         assert status == 0, output
     for path in SCRAPE_CONFIGS:
@@ -228,12 +226,12 @@ def test_promtool_checks_the_scrape_configs(tmp_path: Path) -> None:
 
 
 def test_promtool_checks_the_rules() -> None:
-    output = promtool("check", "rules", RULES)
+    output = checked("promtool", "check", "rules", RULES)
     assert f"SUCCESS: {len(rules())} rules found" in output
 
 
 def test_promtool_unit_tests_cover_every_alert_firing_and_silent() -> None:
-    promtool("test", "rules", RULES_TEST)
+    checked("promtool", "test", "rules", RULES_TEST)
     cases = [
         case for test in load_yaml(RULES_TEST)["tests"] for case in test.get("alert_rule_test", [])
     ]
@@ -301,9 +299,10 @@ def test_alertmanager_example_routes_every_severity_per_market() -> None:
         (webhook,) = receiver["webhook_configs"]
         assert webhook["url"].startswith("http://")
     # amtool (the Alertmanager's own parser) agrees, and routes each severity as above.
-    promtool("check-config", ALERTMANAGER, binary="amtool")
+    checked("amtool", "check-config", ALERTMANAGER)
     for severity in severities:
-        got = promtool(
+        got = checked(
+            "amtool",
             "config",
             "routes",
             "test",
@@ -311,7 +310,6 @@ def test_alertmanager_example_routes_every_severity_per_market() -> None:
             f"severity={severity}",
             "venue=binance",
             "symbol=BTCUSDT",
-            binary="amtool",
         )
         assert got.split()[0] == routed.get(severity, route["receiver"]), got
 
