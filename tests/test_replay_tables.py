@@ -1,0 +1,318 @@
+"""`liqmon replay` on Tardis.dev CSV files and plain tables, alone and merged with frames.
+
+The Tardis files are CONSTRUCTED here (a SIMULATED market in Tardis's documented layout:
+open interest building up at 100,000, then a 3 % fall with long liquidations, a thin
+25-level book); the tables are the real files of ../shared/data/real.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+from real_data import CAPTURES, REAL_DATA
+from test_sources_tables import (
+    PRINTS_HEADER,
+    T0_US,
+    TICKER_HEADER,
+    book_header,
+    book_row,
+    write_tardis,
+)
+
+from monitor.cli import main
+from monitor.config import load_settings
+from monitor.replay import Replay, ReplayOptions
+from monitor.sources import SourceFile, open_source
+
+LIQ_2024_12 = REAL_DATA / "binance_um_btcusdt_liquidations_2024-12"
+HYPERLIQUID = CAPTURES / "hftbacktest" / "hyperliquid_btcusd_20250126.gz"
+OKX_BTC_INSTRUMENTS = {  # OKX's instruments answer for BTC-USDT-SWAP (ctVal 0.01 BTC)
+    "code": "0",
+    "msg": "",
+    "data": [
+        {
+            "instId": "BTC-USDT-SWAP",
+            "instType": "SWAP",
+            "ctType": "linear",
+            "ctVal": "0.01",
+            "ctMult": "1",
+            "ctValCcy": "BTC",
+            "settleCcy": "USDT",
+            "state": "live",
+            "tickSz": "0.1",
+            "uly": "BTC-USDT",
+        }
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`liqmon replay` (main) configures the root logger: put pytest's handlers back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _price(second: int) -> float:
+    """SIMULATED mark: calm around 100,000 for 5 minutes, then 3 % down over 2 minutes."""
+    if second < 300:
+        return 100_000.0 * (1.0 + 0.002 * math.sin(second / 10.0))
+    return 100_000.0 * math.exp(-0.03 * min(1.0, (second - 300) / 120.0))
+
+
+def cascade_market(folder: Path, seconds: int = 600) -> list[Path]:
+    """CONSTRUCTED Tardis files of a SIMULATED binance-futures BTCUSDT market, one row a second."""
+    ticker, liquidations, books = [], [], []
+    for second in range(seconds):
+        at = T0_US + second * 1_000_000
+        price = _price(second)
+        oi = 1_000.0 + 2_000.0 * min(1.0, second / 300)
+        ticker.append(
+            f"binance-futures,BTCUSDT,{at},{at + 30},,0.0001,,{oi:.3f},{price:.2f},"
+            f"{price:.2f},{price:.2f}"
+        )
+        books.append(book_row("binance-futures", "BTCUSDT", at + 200_000, mid=price, size=0.5))
+        if second > 300 and second % 3 == 0:
+            liquidations.append(
+                f"binance-futures,BTCUSDT,{at + 100},{at + 130},,sell,{price * 0.999:.2f},2.5"
+            )
+    return [
+        write_tardis(
+            folder / "binance-futures_derivative_ticker_2024-11-30_BTCUSDT.csv.gz",
+            TICKER_HEADER,
+            ticker,
+        ),
+        write_tardis(
+            folder / "binance-futures_liquidations_2024-11-30_BTCUSDT.csv.gz",
+            PRINTS_HEADER,
+            liquidations,
+        ),
+        write_tardis(
+            folder / "binance-futures_book_snapshot_25_2024-11-30_BTCUSDT.csv.gz",
+            book_header(),
+            books,
+        ),
+    ]
+
+
+def run_cli(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, object], str]:
+    """`liqmon replay ARGS`: exit code, the JSON summary (empty on errors), stderr."""
+    code = main(["replay", *args])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out.strip() else {}), captured.err
+
+
+# ---------------------------------------------------------------------- Tardis
+
+
+def test_tardis_market_alerts_and_two_replays_are_byte_identical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [str(p) for p in cascade_market(tmp_path)]
+    outputs = []
+    for run in ("a", "b"):
+        alerts = tmp_path / run / "alerts.jsonl"
+        code, summary, _ = run_cli(
+            [*files, "--alerts-out", str(alerts), "--risk-out", str(tmp_path / run / "risk.pq")],
+            capsys,
+        )
+        assert code == 0
+        assert summary["rejected"] == {}
+        assert summary["events"] == {
+            "MarkPrice": 600,
+            "OpenInterest": 600,
+            "Funding": 600,
+            "BookSnapshot": 600,
+            "Liquidation": 99,
+        }
+        outputs.append((alerts.read_bytes(), (tmp_path / run / "risk.pq").read_bytes()))
+    assert outputs[0][0] == outputs[1][0]
+    documents = [orjson.loads(line) for line in outputs[0][0].splitlines()]
+    severities = {(d["venue"], d["side"], d["severity"]) for d in documents}
+    assert ("binance", "down", "critical") in severities
+    risk = pl.read_parquet(tmp_path / "a" / "risk.pq")
+    warm = risk.filter((pl.col("venue") == "binance") & pl.col("warm") & ~pl.col("stale"))
+    assert warm.height > 0
+    assert warm["depth_usd_within_1pct_displayed"].min() > 0  # type: ignore[operator]
+
+
+def test_tardis_merged_with_a_raw_capture_in_time_order(tmp_path: Path) -> None:
+    """The real Hyperliquid capture and a CONSTRUCTED Tardis ticker for the same seconds."""
+    capture = open_source(HYPERLIQUID)
+    assert isinstance(capture, SourceFile)
+    first_us = next(iter(capture)).recv_ns // 1000
+    ticker = write_tardis(
+        tmp_path / "hyperliquid_derivative_ticker_2025-01-26_BTC.csv.gz",
+        TICKER_HEADER,
+        [
+            f"hyperliquid,BTC,{first_us + k * 1_000_000},{first_us + k * 1_000_000 + 7},,0.00001,,"
+            f"{9_000 + k},,,{105_000 + k}"
+            for k in range(25)
+        ],
+    )
+    events = tmp_path / "events.parquet"
+    settings = load_settings(None, environ={})
+    runner = Replay(settings, ReplayOptions(events_out=events))
+    result = runner.run([capture, open_source(ticker)])
+    assert not result.rejected
+    assert result.events["Trade"] > 0
+    assert result.events["OpenInterest"] == 25
+    table = pl.read_parquet(events)
+    assert table["ts_recv_ns"].is_sorted()
+    assert set(table["type"].unique()) >= {"trade", "mark_price", "open_interest", "funding"}
+    assert runner.engine is not None
+    market = runner.engine.snapshot.markets[("hyperliquid", "BTC")]
+    assert market.warm
+    assert market.open_interest == 9_024
+
+
+def test_okx_tardis_needs_its_contract_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticker = write_tardis(
+        tmp_path / "okex-swap_derivative_ticker_2024-11-30_BTC-USDT-SWAP.csv.gz",
+        TICKER_HEADER,
+        [f"okex-swap,BTC-USDT-SWAP,{T0_US},{T0_US + 20},,,,2500000,,,96000.5"],
+    )
+    monkeypatch.setenv("LIQMON_VENUES__OKX__SYMBOLS", "BTC-USDT-SWAP")
+    code, _, err = run_cli([str(ticker)], capsys)
+    assert code == 2
+    assert "okx: the recording has no instruments answer" in err
+    instruments = tmp_path / "okx.json"
+    instruments.write_bytes(orjson.dumps(OKX_BTC_INSTRUMENTS))
+    events = tmp_path / "events.parquet"
+    code, _, _ = run_cli(
+        [str(ticker), "--instruments", f"okx={instruments}", "--events-out", str(events)], capsys
+    )
+    assert code == 0
+    oi = pl.read_parquet(events).filter(pl.col("type") == "open_interest")
+    assert oi["open_interest"].to_list() == [pytest.approx(25_000.0)]  # contracts x 0.01 BTC
+
+
+def test_unknown_exchanges_and_symbols_are_skipped_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tardis(
+        tmp_path / "mixed_liquidations_2024-11-30.csv.gz",
+        PRINTS_HEADER,
+        [
+            f"ftx,BTC-PERP,{T0_US},{T0_US + 1},,sell,90000,1",
+            f"binance-futures,DOGEUSDT,{T0_US + 2},{T0_US + 3},,buy,0.1,1000",
+            f"binance-futures,BTCUSDT,{T0_US + 4},{T0_US + 5},,buy,90000,0.1",
+            f"binance-futures,BTCUSDT,{T0_US + 6},{T0_US + 7},,buy,90000,0",  # zero size
+        ],
+    )
+    code, summary, _ = run_cli([str(path)], capsys)
+    assert code == 0
+    assert summary["skipped"] == {"ftx:unknown_venue": 1, "binance:unknown_symbol": 1}
+    assert summary["rejected"] == {"binance:zero_size": 1}
+    assert summary["events"] == {"Liquidation": 1}
+
+
+def test_truncated_tardis_file_exits_2_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ticker = cascade_market(tmp_path, seconds=2_000)[0]
+    data = ticker.read_bytes()
+    ticker.write_bytes(data[: len(data) * 2 // 3])
+    code, _, err = run_cli([str(ticker)], capsys)
+    assert code == 2
+    assert f"liqmon replay: {ticker}, line " in err
+    assert "truncated" in err
+
+
+# ---------------------------------------------------------------------- real tables
+
+
+def test_real_liquidation_tape_and_oi_series(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """December 2024: the forceOrder tape (with offsets) and the OI polls (IST, no offset)."""
+    monkeypatch.setenv("LIQMON_RISK__INTERVAL_S", "600")  # sparse days: 10-minute cycles
+    code, summary, _ = run_cli(
+        [
+            str(LIQ_2024_12 / "liquidation_orders.csv"),
+            str(LIQ_2024_12 / "open_interest_history.csv"),
+            "--utc-offset",
+            "5.5",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert summary["events"] == {"Liquidation": 1_844, "OpenInterest": 294}
+    assert summary["rejected"] == {"binance:bad_timestamp": 573}  # the appended other layout
+    assert summary["start"] == "2024-12-04T16:46:25.584Z"
+    assert summary["end"] == "2024-12-23T14:39:05.000Z"
+
+
+def test_real_book_table_is_the_markets_book(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={})
+    runner = Replay(settings, ReplayOptions())
+    result = runner.run([open_source(LIQ_2024_12 / "current_order_book.csv")])
+    assert result.events == {"BookSnapshot": 1}
+    book = runner.books()[("binance", "BTCUSDT")]
+    assert book is not None
+    assert book.bid_prices.size + book.ask_prices.size == 31_215
+
+
+def test_real_mark_klines_and_funding(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIQMON_RISK__INTERVAL_S", "3600")
+    folder = REAL_DATA / "binance_um_5m_2025-09_2025-10"
+    code, summary, _ = run_cli(
+        [
+            str(folder / "BTC_USDT_USDT-8h-mark.json"),
+            str(folder / "BTC_USDT_USDT-8h-funding_rate.json"),
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert summary["events"] == {"MarkPrice": 4 * 115, "Funding": 115}
+    assert summary["rejected"] == {}
+
+
+def test_column_options_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CONSTRUCTED OI table with its own header, mapped with --column."""
+    path = tmp_path / "series.csv"
+    path.write_text("when,contracts\n1700000000,10\n1700000005,12\n")
+    args = [str(path), "--venue", "bybit", "--symbol", "BTCUSDT"]
+    code, _, err = run_cli([*args, "--column", "time=when"], capsys)
+    assert code == 2
+    assert "cannot tell the table's kind" in err
+    code, _, err = run_cli([*args, "--column", "bad=when"], capsys)
+    assert code == 2
+    assert "--column wants ROLE=NAME" in err
+    code, summary, _ = run_cli(
+        [*args, "--column", "time=when", "--column", "open_interest=contracts"], capsys
+    )
+    assert code == 0
+    assert summary["events"] == {"OpenInterest": 2}
+
+
+# ---------------------------------------------------------------------- throughput helper
+
+
+def tardis_rows_per_s(folder: Path, seconds: int = 3_600) -> float:
+    """Rows per second of a replay at --speed max of CONSTRUCTED Tardis files (helper for
+    bench/bench_replay.py and manual runs; not timed in the tests)."""
+    files = cascade_market(folder, seconds)
+    settings = load_settings(None, environ={})
+    started = time.perf_counter()
+    result = Replay(settings, ReplayOptions()).run([open_source(p) for p in files])
+    return result.frames / (time.perf_counter() - started)
