@@ -82,14 +82,20 @@ class Server:
         self._process: subprocess.Popen[bytes] | None = None
 
     def arguments(self) -> list[str]:
-        """Command-line flags besides the config file."""
+        """Command-line flags of this kind of server (storage); config and address are set."""
         raise NotImplementedError
 
     def start(self) -> None:
         """Start the server and wait (bounded) until /-/ready answers 200."""
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [self.binary, f"--config.file={self.config}", *self.arguments()],
+                [
+                    self.binary,
+                    f"--config.file={self.config}",
+                    f"--web.listen-address={HOST}:{self.port}",
+                    "--log.level=warn",
+                    *self.arguments(),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -151,11 +157,7 @@ class Prometheus(Server):
         super().__init__("prometheus", workdir, config)
 
     def arguments(self) -> list[str]:
-        return [
-            f"--storage.tsdb.path={self.workdir / 'data'}",
-            f"--web.listen-address={HOST}:{self.port}",
-            "--log.level=warn",
-        ]
+        return [f"--storage.tsdb.path={self.workdir / 'data'}"]
 
     def query(self, expr: str, at: float | None = None) -> dict[str, Any]:
         """The API's whole answer to an instant query (status, data or error)."""
@@ -191,12 +193,7 @@ class Alertmanager(Server):
         super().__init__("prometheus-alertmanager", workdir, config)
 
     def arguments(self) -> list[str]:
-        return [
-            f"--storage.path={self.workdir / 'data'}",
-            f"--web.listen-address={HOST}:{self.port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ]
+        return [f"--storage.path={self.workdir / 'data'}", "--cluster.listen-address="]
 
 
 class Webhook:
