@@ -22,6 +22,7 @@ from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
 from monitor.feeds.base import FeedError
 from monitor.logsetup import setup_logging
+from monitor.replay_serve import add_serve_arguments, replay_serve_main
 from monitor.sharding import shard_plan
 
 EXIT_BAD_INPUT = 2
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from monitor.replay import ReplayError, ReplayOptions, parse_time, replay_main  # noqa: PLC0415
+    from monitor.replay import ReplayError, ReplayOptions, parse_time  # noqa: PLC0415
     from monitor.sources import SourceError, TableOptions  # noqa: PLC0415
 
     setup_logging(args.log_format)
@@ -134,7 +135,7 @@ def _replay(args: argparse.Namespace) -> int:
             columns=dict(_role_column(text) for text in args.column),
             utc_offset=args.utc_offset,
         )
-        return replay_main(settings, args.files, options, tables)
+        return replay_serve_main(settings, args.files, options, tables, args)
     except (ConfigError, SourceError, ReplayError) as exc:
         print(f"liqmon replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -323,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOURS",
         help="plain tables: hours east of UTC of times written without an offset (IST: 5.5)",
     )
+    add_serve_arguments(replay)
     replay.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     replay.set_defaults(handler=_replay)
 
