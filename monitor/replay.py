@@ -84,6 +84,7 @@ from monitor.sources import (
     Record,
     Source,
     TableOptions,
+    book_event,
     merge,
     open_source,
     record_event,
@@ -281,6 +282,30 @@ class _ReplayRejects(RejectLog):
 
 
 @dataclass
+class _RecordBook:
+    """The latest book record of a market, checked and turned into arrays when first used.
+
+    Book records come several a second and risk cycles every few seconds: most are replaced
+    unseen, so only the ones a cycle uses pay for the checks (a bad one is rejected then).
+    """
+
+    record: Record
+    instrument: Instrument
+    view: DepthView | None = None
+    error: str | None = None
+
+
+def _depth_view(event: BookSnapshot) -> DepthView:
+    """The sorted arrays of a book snapshot event."""
+    return DepthView(
+        bid_prices=np.array([p for p, _ in event.bids], dtype=np.float64),
+        bid_sizes=np.array([q for _, q in event.bids], dtype=np.float64),
+        ask_prices=np.array([p for p, _ in event.asks], dtype=np.float64),
+        ask_sizes=np.array([q for _, q in event.asks], dtype=np.float64),
+    )
+
+
+@dataclass
 class _Venue:
     adapter: VenueAdapter
     plans: list[ConnectionPlan]
@@ -396,7 +421,7 @@ class Replay:
         self.engine: Engine | None = None
         self.schedule: RiskSchedule | None = None
         self._venues: dict[str, _Venue | None] = {}
-        self._record_books: dict[tuple[str, str], tuple[int, DepthView]] = {}  # (recv ns, book)
+        self._record_books: dict[tuple[str, str], _RecordBook] = {}  # the latest book record
         self._instruments: dict[str, object] = {}  # venue -> recorded instruments payload
         self._events = _Table(EVENT_COLUMNS) if self.options.events_out else None
         self._risk = _Table(RISK_COLUMNS) if self.options.risk_out else None
@@ -556,22 +581,14 @@ class Replay:
         if instrument is None:
             self.result.skipped[(record.venue, "unknown_symbol")] += 1
             return
+        if record.kind == "book":
+            self._record_books[(record.venue, record.symbol)] = _RecordBook(record, instrument)
+            self.result.events["BookSnapshot"] += 1
+            return
         try:
             event = record_event(record, instrument)
         except InvalidEventError as exc:
             self.result.rejected[(record.venue, exc.reason)] += 1
-            return
-        if isinstance(event, BookSnapshot):
-            self._record_books[(record.venue, record.symbol)] = (
-                record.recv_ns,
-                DepthView(
-                    bid_prices=np.array([p for p, _ in event.bids], dtype=np.float64),
-                    bid_sizes=np.array([q for _, q in event.bids], dtype=np.float64),
-                    ask_prices=np.array([p for p, _ in event.asks], dtype=np.float64),
-                    ask_sizes=np.array([q for _, q in event.asks], dtype=np.float64),
-                ),
-            )
-            self.result.events["BookSnapshot"] += 1
             return
         self._ingest((event,))
 
@@ -637,9 +654,16 @@ class Replay:
         view = None if state is None else synced_view(state.pipeline.books, market[1])
         if view is not None or market not in self._record_books:
             return view
-        at_ns, recorded = self._record_books[market]
-        fresh = self.now_ns - at_ns <= self.settings.risk.stale_after_s * NS
-        return recorded if fresh else None
+        latest = self._record_books[market]
+        if self.now_ns - latest.record.recv_ns > self.settings.risk.stale_after_s * NS:
+            return None
+        if latest.view is None and latest.error is None:
+            try:
+                latest.view = _depth_view(book_event(latest.record, latest.instrument))
+            except InvalidEventError as exc:
+                latest.error = exc.reason
+                self.result.rejected[(latest.record.venue, exc.reason)] += 1
+        return latest.view
 
     def books(self) -> dict[tuple[str, str], DepthView | None]:
         """Every book the replay keeps, as `book_view` gives it."""

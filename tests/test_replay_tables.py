@@ -71,9 +71,15 @@ def _price(second: int) -> float:
     return 100_000.0 * math.exp(-0.03 * min(1.0, (second - 300) / 120.0))
 
 
-def cascade_market(folder: Path, seconds: int = 600) -> list[Path]:
-    """CONSTRUCTED Tardis files of a SIMULATED binance-futures BTCUSDT market, one row a second."""
-    ticker, liquidations, books = [], [], []
+def cascade_market(
+    folder: Path, seconds: int = 600, *, trades_per_s: int = 0, books_per_s: int = 1
+) -> list[Path]:
+    """CONSTRUCTED Tardis files of a SIMULATED binance-futures BTCUSDT market.
+
+    A ticker row a second, `books_per_s` book snapshots a second, a long liquidation every
+    3 s of the fall, and with `trades_per_s` a trades file too (for throughput runs).
+    """
+    ticker, liquidations, books, trades = [], [], [], []
     for second in range(seconds):
         at = T0_US + second * 1_000_000
         price = _price(second)
@@ -82,12 +88,20 @@ def cascade_market(folder: Path, seconds: int = 600) -> list[Path]:
             f"binance-futures,BTCUSDT,{at},{at + 30},,0.0001,,{oi:.3f},{price:.2f},"
             f"{price:.2f},{price:.2f}"
         )
-        books.append(book_row("binance-futures", "BTCUSDT", at + 200_000, mid=price, size=0.5))
+        for k in range(books_per_s):
+            offset = 200_000 + k * 1_000_000 // books_per_s
+            books.append(book_row("binance-futures", "BTCUSDT", at + offset, mid=price, size=0.5))
+        for k in range(trades_per_s):
+            side = "buy" if k % 2 else "sell"
+            trades.append(
+                f"binance-futures,BTCUSDT,{at + 50 + k * 9_000},{at + 60 + k * 9_000},"
+                f"{second * trades_per_s + k},{side},{price:.2f},0.01"
+            )
         if second > 300 and second % 3 == 0:
             liquidations.append(
                 f"binance-futures,BTCUSDT,{at + 100},{at + 130},,sell,{price * 0.999:.2f},2.5"
             )
-    return [
+    files = [
         write_tardis(
             folder / "binance-futures_derivative_ticker_2024-11-30_BTCUSDT.csv.gz",
             TICKER_HEADER,
@@ -104,6 +118,10 @@ def cascade_market(folder: Path, seconds: int = 600) -> list[Path]:
             books,
         ),
     ]
+    if trades:
+        trades_file = folder / "binance-futures_trades_2024-11-30_BTCUSDT.csv.gz"
+        files.append(write_tardis(trades_file, PRINTS_HEADER, trades))
+    return files
 
 
 def run_cli(
@@ -308,11 +326,12 @@ def test_column_options_on_the_command_line(
 # ---------------------------------------------------------------------- throughput helper
 
 
-def tardis_rows_per_s(folder: Path, seconds: int = 3_600) -> float:
-    """Rows per second of a replay at --speed max of CONSTRUCTED Tardis files (helper for
-    bench/bench_replay.py and manual runs; not timed in the tests)."""
-    files = cascade_market(folder, seconds)
+def tardis_rows_per_s(folder: Path, seconds: int = 600) -> float:
+    """Records per second of `Replay.run` at --speed max on a dense CONSTRUCTED Tardis market
+    (100 trades and 10 books a second); a helper for manual runs, not timed in the tests."""
+    files = cascade_market(folder, seconds, trades_per_s=100, books_per_s=10)
     settings = load_settings(None, environ={})
+    sources = [open_source(p) for p in files]
     started = time.perf_counter()
-    result = Replay(settings, ReplayOptions()).run([open_source(p) for p in files])
+    result = Replay(settings, ReplayOptions()).run(sources)
     return result.frames / (time.perf_counter() - started)

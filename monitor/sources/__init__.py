@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from monitor.sources.detect import Source, merge, open_source
 from monitor.sources.files import Frame, SourceError, SourceFile
-from monitor.sources.tables import Record, TableOptions, TableSource, record_event
+from monitor.sources.tables import Record, TableOptions, TableSource, book_event, record_event
 
 __all__ = [
     "Frame",
@@ -43,6 +43,7 @@ __all__ = [
     "SourceFile",
     "TableOptions",
     "TableSource",
+    "book_event",
     "merge",
     "open_source",
     "record_event",

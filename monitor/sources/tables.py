@@ -90,7 +90,7 @@ from monitor.core.events import (
     new_open_interest,
     new_trade,
 )
-from monitor.feeds.base import Instrument
+from monitor.feeds.base import Instrument, SizeUnit
 from monitor.sources.files import SourceError, Truncated, decompressed
 
 log = logging.getLogger("liqmon.sources")
@@ -141,6 +141,8 @@ DEFAULT_COLUMNS: Mapping[str, tuple[str, ...]] = {
 _FREQTRADE_NAME = re.compile(r"^([A-Z0-9]+)_([A-Z0-9]+)(?:_[A-Z0-9]+)?-\w+?-([a-z_]+)")
 _PATH_SYMBOL = re.compile(r"(?:^|[_\-.])([a-z0-9]{2,}?(?:usdt|usdc))(?:$|[_\-.])")
 _TARDIS_BOOK = re.compile(r"^(asks|bids)\[(\d+)\]\.(price|amount)$")
+POSITION_SIDES = {"long": Side.LONG, "short": Side.SHORT}
+AGGRESSORS = {"buy": Aggressor.BUY, "sell": Aggressor.SELL}
 _SIDES = {
     # order sides: the liquidated position is the other one
     "sell": "long",
@@ -216,7 +218,7 @@ def record_event(record: Record, instrument: Instrument) -> Event:
             symbol=symbol,
             ts_event_ns=ts_event,
             ts_recv_ns=ts_recv,
-            side=Side(record.side),
+            side=POSITION_SIDES[record.side],
             price=record.price,
             quantity=instrument.to_base(record.size, record.price),
         )
@@ -228,7 +230,7 @@ def record_event(record: Record, instrument: Instrument) -> Event:
             ts_recv_ns=ts_recv,
             price=record.price,
             quantity=instrument.to_base(record.size, record.price),
-            aggressor=Aggressor(record.side),
+            aggressor=AGGRESSORS[record.side],
         )
     if kind == "funding":
         return new_funding(
@@ -244,17 +246,17 @@ def record_event(record: Record, instrument: Instrument) -> Event:
 
 def book_event(record: Record, instrument: Instrument) -> BookSnapshot:
     """A book record as a snapshot event (checked: sorted, not crossed)."""
-
-    def base(levels: tuple[Level, ...]) -> tuple[Level, ...]:
-        return tuple((price, instrument.to_base(size, price)) for price, size in levels)
-
+    bids, asks = record.bids, record.asks
+    if instrument.size_unit is not SizeUnit.BASE:
+        bids = tuple((price, instrument.to_base(size, price)) for price, size in bids)
+        asks = tuple((price, instrument.to_base(size, price)) for price, size in asks)
     return new_book_snapshot(
         venue=record.venue,
         symbol=record.symbol,
         ts_event_ns=record.ts_ns,
         ts_recv_ns=record.recv_ns,
-        bids=base(record.bids),
-        asks=base(record.asks),
+        bids=bids,
+        asks=asks,
     )
 
 
