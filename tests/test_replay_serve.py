@@ -119,3 +119,22 @@ def test_cli_refuses_linger_without_serve_and_a_bad_address(
         main(["replay", str(BTC), "--serve", "localhost:http"])
     assert exit_info.value.code == 2
     assert "--serve takes [HOST:]PORT" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_a_stop_ends_the_replay_in_its_worker_thread_promptly(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={})
+    server = ReplayServer(settings, ReplayOptions(speed=10.0), ServeOptions(port=0), tmp_path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.run([open_source(BTC)], stop))
+    try:
+        await asyncio.wait_for(server.started.wait(), 10.0)
+        await asyncio.sleep(1.0)  # the whole capture would take about 35 s at speed 10
+        stop.set()
+        result = await asyncio.wait_for(task, 10.0)
+    finally:
+        task.cancel()
+    assert 0 < result.frames < 93_954
+    assert result.end_ns is not None
+    assert result.start_ns is not None
+    assert result.end_ns - result.start_ns < 100 * 1_000_000_000
