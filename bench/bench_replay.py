@@ -69,8 +69,21 @@ def raw_capture_inputs() -> list[Input]:
     ]
 
 
-INPUT_LEGS: list[Callable[[], list[Input]]] = [raw_capture_inputs]
-"""Throughput legs. A Tardis-style CSV leg adds a function here that returns its files."""
+_TARDIS_DIR = tempfile.TemporaryDirectory(prefix="liqmon-bench-tardis-")
+
+
+def tardis_inputs() -> list[Input]:
+    """CONSTRUCTED Tardis.dev CSV files (gzip) of a SIMULATED BTCUSDT market, 10 minutes:
+    a derivative_ticker row, 100 trades and 10 book_snapshot_25 rows a second, and the
+    long liquidations of a 3 % fall (`cascade_market` of tests/test_replay_tables.py)."""
+    from test_replay_tables import cascade_market  # noqa: PLC0415 (tests/ is on the path)
+
+    files = cascade_market(Path(_TARDIS_DIR.name), 600, trades_per_s=100, books_per_s=10)
+    return [Input("Tardis CSV set, 4 files (CONSTRUCTED, SIMULATED market)", tuple(files))]
+
+
+INPUT_LEGS: list[Callable[[], list[Input]]] = [raw_capture_inputs, tardis_inputs]
+"""Throughput legs: each function returns its inputs."""
 
 
 # ---------------------------------------------------------------------- throughput
