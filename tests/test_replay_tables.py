@@ -7,17 +7,17 @@ open interest building up at 100,000, then a 3 % fall with long liquidations, a 
 
 from __future__ import annotations
 
+import gzip
 import json
-import logging
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import polars as pl
 import pytest
 from real_data import CAPTURES, REAL_DATA
+from test_replay import _restore_logging  # noqa: F401 (autouse: `main` sets up logging)
 from test_sources_tables import (
     PRINTS_HEADER,
     T0_US,
@@ -52,16 +52,6 @@ OKX_BTC_INSTRUMENTS = {  # OKX's instruments answer for BTC-USDT-SWAP (ctVal 0.0
         }
     ],
 }
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """`liqmon replay` (main) configures the root logger: put pytest's handlers back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _price(second: int) -> float:
@@ -250,6 +240,22 @@ def test_truncated_tardis_file_exits_2_naming_file_and_line(
     assert code == 2
     assert f"liqmon replay: {ticker}, line " in err
     assert "truncated" in err
+
+
+def test_a_crossed_book_record_is_rejected_when_a_cycle_uses_it(tmp_path: Path) -> None:
+    """Risk cycles at 5, 10, 15 s: the book of second 14 is the one the 15 s cycle uses."""
+    ticker, _, books = cascade_market(tmp_path, seconds=20)
+    header, *rows = gzip.decompress(books.read_bytes()).decode().splitlines()
+    cells = rows[14].split(",")
+    cells[4], cells[6] = cells[6], cells[4]  # best ask and best bid swapped: crossed
+    rows[14] = ",".join(cells)
+    write_tardis(books, header, rows)
+    settings = load_settings(None, environ={})
+    runner = Replay(settings, ReplayOptions())
+    result = runner.run([open_source(ticker), open_source(books)])
+    assert result.events["BookSnapshot"] == 20
+    assert dict(result.rejected) == {("binance", "crossed_book"): 1}
+    assert runner.books()[("binance", "BTCUSDT")] is not None  # the later books are fine
 
 
 # ---------------------------------------------------------------------- real tables
