@@ -24,7 +24,7 @@ import orjson
 import polars as pl
 import pytest
 from fake_venues import bybit as fake_bybit
-from real_data import CAPTURES
+from real_data import CAPTURES, REAL_DATA
 from test_replay import _restore_logging  # noqa: F401 - autouse: the CLI sets up logging
 
 from monitor.backtest.metrics import (
@@ -42,6 +42,7 @@ from monitor.cli import main
 from monitor.replay import ReplayResult
 
 BYBIT = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"
+TAPE_2024_12 = REAL_DATA / "binance_um_btcusdt_liquidations_2024-12" / "liquidation_orders.csv"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Key = tuple[str, str, str]
 
@@ -603,6 +604,47 @@ def test_the_real_bybit_capture_gives_a_report_and_figures(
     assert summary["false_alarms"] == summary["risk_alerts"]
     assert {r["venue"] for r in result["realisation"]} == {"bybit"}
     assert not (out / "data").exists()
+
+
+def test_the_real_december_2024_tape_read_as_a_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binance forceOrder events (a plain table, IST offsets in the times): bursts, no alerts.
+
+    Without open interest the ledger never fills, so no alert fires and every burst is
+    missed; the bursts are recomputed by the plain loop from the replay's own events.
+    """
+    monkeypatch.setenv("LIQMON_RISK__INTERVAL_S", "600")  # two sparse days: 10-min cycles
+    out = tmp_path / "dec"
+    argv = ["backtest", str(TAPE_2024_12), "--out", str(out), "--utc-offset", "5.5",
+            "--keep-data"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["events"] == {"Liquidation": 1_844}
+    result = json.loads((out / "backtest.json").read_text())
+    rows = read_kept(out / "data")
+    bursts = loop_bursts(rows["tape"], BurstParams(), result["start_ns"], result["end_ns"])
+    assert [(b["venue"], b["symbol"], b["side"], b["onset_ns"]) for b in result["bursts"]] == [
+        (*b["key"], b["onset_ns"]) for b in bursts
+    ]
+    assert len(bursts) > 10
+    assert all(b["first_alert_ns"] is None for b in result["bursts"])  # all missed
+    liquidated = {
+        (r["venue"], r["symbol"], r["side"]): r["liquidated_usd"] for r in result["summary"]
+    }
+    for side in ("down", "up"):
+        expected = sum(
+            r["usd"] for r in rows["tape"] if r["venue"] == "binance" and r["side"] == side
+        )
+        assert liquidated[("binance", "BTCUSDT", side)] == pytest.approx(expected)
+        assert liquidated[("all", "BTC", side)] == pytest.approx(expected)
+    # no price without marks: only the liquidation figures
+    assert {Path(p).name for p in summary["figures"]} == {
+        "liquidations-binance-BTCUSDT.png",
+        "liquidations-all-BTC.png",
+    }
+    check_pngs([Path(p) for p in summary["figures"]])
+    assert "--utc-offset 5.5" in (out / "report.md").read_text()
 
 
 def test_bad_options_and_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,6 +92,24 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VENUE=FILE",
         help="the venue's saved instruments REST answer, for recordings without one",
     )
+    parser.add_argument("--venue", help="plain tables: their venue (default: named in the path)")
+    parser.add_argument(
+        "--symbol", help="plain tables: their symbol (default: a column or the file name)"
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
+        help="plain tables: read ROLE from column NAME (repeatable; see liqmon replay --help)",
+    )
+    parser.add_argument(
+        "--utc-offset",
+        type=float,
+        default=0.0,
+        metavar="HOURS",
+        help="plain tables: hours east of UTC of times written without an offset (IST: 5.5)",
+    )
     parser.add_argument(
         "--keep-data",
         action="store_true",
@@ -117,6 +135,13 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--config", args.config]
     for text in args.instruments:
         words += ["--instruments", text]
+    for name in ("venue", "symbol"):
+        if getattr(args, name) is not None:
+            words += [f"--{name}", getattr(args, name)]
+    for text in args.column:
+        words += ["--column", text]
+    if args.utc_offset:
+        words += ["--utc-offset", f"{args.utc_offset:g}"]
     if args.keep_data:
         words.append("--keep-data")
     return shlex.join(words)
@@ -125,9 +150,9 @@ def _command(args: argparse.Namespace) -> str:
 def backtest_main(args: argparse.Namespace) -> int:
     """`liqmon backtest`: run, write the report, print a JSON summary (exit 2 on bad input)."""
     from monitor.backtest.report import BacktestOptions, run_backtest  # noqa: PLC0415
-    from monitor.cli import _venue_file  # noqa: PLC0415 - the same VENUE=FILE as replay
+    from monitor.cli import _role_column, _venue_file  # noqa: PLC0415 - as liqmon replay's
     from monitor.replay import ReplayError  # noqa: PLC0415
-    from monitor.sources import SourceError  # noqa: PLC0415
+    from monitor.sources import SourceError, TableOptions  # noqa: PLC0415
 
     setup_logging(args.log_format)
     try:
@@ -137,6 +162,12 @@ def backtest_main(args: argparse.Namespace) -> int:
             params=_params(args),
             heatmap_every_ns=_every(args.heatmap_every),
             instruments=dict(_venue_file(text) for text in args.instruments),
+            tables=TableOptions(
+                venue=args.venue,
+                symbol=args.symbol,
+                columns=dict(_role_column(text) for text in args.column),
+                utc_offset=args.utc_offset,
+            ),
             keep_data=args.keep_data,
             command=_command(args),
             progress=sys.stderr.isatty(),

@@ -30,6 +30,9 @@ MAX_ROWS = 400
 PRICE_MARGIN = 0.05
 """The heatmap shows the price range widened by 5 % (log) on both sides."""
 DPI = 100
+COLOUR_PERCENTILE = 99.0
+"""The colour scale tops out at this percentile of the non-empty cells (brighter cells
+saturate), so one huge cell next to the price does not leave the rest of the map black."""
 
 
 def _times(ns: pl.Series | np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -114,8 +117,9 @@ def heatmap_figure(
         step = int(np.median(np.diff(ts))) if len(ts) > 1 else 60 * 10**9
         edges_x = _times(np.append(ts, ts[-1] + step))
         if grid.max() > 0:
+            top = float(np.percentile(grid[grid > 0], COLOUR_PERCENTILE))
             mesh = axes.pcolormesh(
-                edges_x, edges_y, grid, cmap="viridis", norm=PowerNorm(0.5, vmin=0.0)
+                edges_x, edges_y, grid, cmap="viridis", norm=PowerNorm(0.5, vmin=0.0, vmax=top)
             )
             figure.colorbar(mesh, ax=axes, label="modelled liquidation fuel per cell (USD)")
         axes.set_ylim(edges_y[0], edges_y[-1])
@@ -154,6 +158,14 @@ def shock_figure(
     for axes, side in zip(panels, ("down", "up"), strict=True):
         rows = risk.filter(pl.col("side") == side).sort("ts_ns")
         times = _times(rows["ts_ns"])
+        if rows["critical_shock_pct_displayed"].null_count() == rows.height:
+            axes.text(
+                0.5,
+                0.5,
+                "no critical shock in this period (no cascade within range, no book, or stale)",
+                transform=axes.transAxes,
+                ha="center",
+            )
         for scenario, style in (
             ("displayed", "-"),
             ("stressed_median", "--"),
@@ -172,6 +184,8 @@ def shock_figure(
         axes.set_ylabel(f"critical shock % ({side})")
         axes.set_ylim(bottom=0.0)
         axes.set_title(SIDE_LABEL[side], fontsize="medium", loc="left")
+    if risk.height:
+        panels[0].set_xlim(*_times(np.array([risk["ts_ns"].min(), risk["ts_ns"].max()])))
     panels[0].legend(loc="upper left", fontsize="small", ncol=5)
     panels[1].set_xlabel("time (UTC); shaded: liquidation bursts")
     figure.suptitle(title)

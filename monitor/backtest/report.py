@@ -42,7 +42,7 @@ from monitor.config import Settings
 from monitor.engine import AGGREGATE, params_for
 from monitor.replay import Replay, ReplayError, ReplayOptions, ReplayResult
 from monitor.sinks.payload import iso_time
-from monitor.sources import merge, open_source
+from monitor.sources import TableOptions, merge, open_source
 
 
 @dataclass
@@ -53,6 +53,7 @@ class BacktestOptions:
     params: BurstParams = field(default_factory=BurstParams)
     heatmap_every_ns: int | None = None  # None: the period / HEATMAP_COLUMNS
     instruments: dict[str, Path] = field(default_factory=dict)
+    tables: TableOptions | None = None  # how plain tables are read (as `liqmon replay`)
     keep_data: bool = False  # keep events.parquet, risk.parquet, heatmaps.json in out/data
     command: str = "liqmon backtest"
     progress: bool = False
@@ -73,7 +74,7 @@ class Backtest:
 
 def run_backtest(settings: Settings, files: Sequence[Path], options: BacktestOptions) -> Backtest:
     """Replay `files`, evaluate the alerts against the liquidation tape, write the report."""
-    start_ns, end_ns = _span(files)
+    start_ns, end_ns = _span(files, options.tables)
     every = options.heatmap_every_ns or _auto_every(settings, end_ns - start_ns)
     snapshot_at = list(range(start_ns + every, end_ns + 1, every))
     options.out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def run_backtest(settings: Settings, files: Sequence[Path], options: BacktestOpt
                 progress=options.progress,
             ),
         )
-        result = replay.run([open_source(path) for path in files])
+        result = replay.run([open_source(path, options.tables) for path in files])
         assets = {
             key: market.asset
             for key, market in (replay.engine.snapshot.markets.items() if replay.engine else ())
@@ -147,9 +148,9 @@ def run_backtest(settings: Settings, files: Sequence[Path], options: BacktestOpt
     return Backtest(result, evaluation, report, sorted(drawn.values()))
 
 
-def _span(files: Sequence[Path]) -> tuple[int, int]:
+def _span(files: Sequence[Path], tables: TableOptions | None) -> tuple[int, int]:
     first = last = None
-    for frame, _ in merge([open_source(path) for path in files]):
+    for frame, _ in merge([open_source(path, tables) for path in files]):
         if first is None:
             first = frame.recv_ns
         last = frame.recv_ns if last is None else max(last, frame.recv_ns)
@@ -260,42 +261,47 @@ def _figures(
     alerts: pl.DataFrame,
     settings: Settings,
 ) -> dict[tuple[str, str, str], Path]:
-    """Three PNGs per market with a price: heatmap, critical shock, liquidation windows."""
+    """Each market's PNGs: heatmap and critical shock (with a price), liquidation windows."""
     drawn: dict[tuple[str, str, str], Path] = {}
     thresholds = (settings.alerts.warning_pct, settings.alerts.critical_pct)
     priced = risk.filter(pl.col("price").is_not_null())
-    for venue, symbol in priced.select("venue", "symbol").unique().sort(["venue", "symbol"]).rows():
+    markets = pl.concat(
+        [priced.select("venue", "symbol"), evaluation.windows.select("venue", "symbol")]
+    )
+    for venue, symbol in markets.unique().sort(["venue", "symbol"]).rows():
         market = (pl.col("venue") == venue) & (pl.col("symbol") == symbol)
         rows = priced.filter(market)
         chosen = alerts.filter(market & pl.col("severity").is_in(("warning", "critical")))
         bursts = evaluation.bursts.filter(market)
-        name = f"{venue} {symbol}"
-        heatmap = out / f"heatmap-{_slug(venue, symbol)}.png"
-        figures.heatmap_figure(
-            heatmap,
-            f"{name}: modelled liquidation fuel, price, alerts",
-            snapshots=snapshots.filter(market),
-            bins=bins.filter(market),
-            prices=rows.filter(pl.col("side") == "down").select("ts_ns", "price"),
-            alerts=chosen,
-            bursts=bursts,
-        )
-        shock = out / f"shock-{_slug(venue, symbol)}.png"
-        figures.shock_figure(
-            shock,
-            f"{name}: critical shock",
-            risk=rows,
-            alerts=chosen,
-            bursts=bursts,
-            thresholds=thresholds,
-        )
-        drawn[(venue, symbol, "heatmap")] = heatmap
-        drawn[(venue, symbol, "shock")] = shock
+        name, slug = f"{venue} {symbol}", _slug(venue, symbol)
+        if rows.height:
+            drawn[(venue, symbol, "heatmap")] = out / f"heatmap-{slug}.png"
+            figures.heatmap_figure(
+                drawn[(venue, symbol, "heatmap")],
+                f"{name}: modelled liquidation fuel, price, alerts",
+                snapshots=snapshots.filter(market),
+                bins=bins.filter(market),
+                prices=rows.filter(pl.col("side") == "down").select("ts_ns", "price"),
+                alerts=chosen,
+                bursts=bursts,
+            )
+            drawn[(venue, symbol, "shock")] = out / f"shock-{slug}.png"
+            figures.shock_figure(
+                drawn[(venue, symbol, "shock")],
+                f"{name}: critical shock",
+                risk=rows,
+                alerts=chosen,
+                bursts=bursts,
+                thresholds=thresholds,
+            )
         windows = evaluation.windows.filter(market)
         if windows.height:
-            tape = out / f"liquidations-{_slug(venue, symbol)}.png"
-            figures.liquidation_figure(tape, f"{name}: liquidations per window", windows)
-            drawn[(venue, symbol, "liquidations")] = tape
+            drawn[(venue, symbol, "liquidations")] = out / f"liquidations-{slug}.png"
+            figures.liquidation_figure(
+                drawn[(venue, symbol, "liquidations")],
+                f"{name}: liquidations per window",
+                windows,
+            )
     return drawn
 
 
