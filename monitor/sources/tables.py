@@ -380,6 +380,7 @@ class TableSource:
                 "liquidations and book_snapshot_25 are read)"
             )
             raise SourceError(self.path, 1, msg)
+        log.info("%s: read as Tardis %s", self.path, reader.__name__.removeprefix("_tardis_"))
         frame = frame.with_columns(
             pl.col("exchange").replace_strict(TARDIS_VENUES, default=pl.col("exchange")),
             (pl.col("timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("ts"),
@@ -627,6 +628,14 @@ class TableSource:
         if symbol is None and "symbol" not in roles:
             msg = "cannot tell the symbol of this table: pass --symbol (or a symbol column)"
             raise SourceError(self.path, None, msg)
+        log.info(
+            "%s: read as %s of %s %s (columns %s)",
+            self.path,
+            "klines" if kind == "mark" else kind,
+            venue,
+            symbol or f"per row from {roles['symbol']!r}",
+            ", ".join(f"{role}={column}" for role, column in sorted(roles.items())),
+        )
         time = self._times(frame.get_column(roles["time"])).alias("ts")
         symbols = (
             pl.lit(symbol, dtype=pl.String)
