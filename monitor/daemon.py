@@ -203,7 +203,9 @@ class Daemon:
         mqtt = self.settings.mqtt
         if mqtt.enabled:
             outboxes["mqtt"] = Outbox(self.state_dir / "outbox-mqtt.sqlite3", mqtt.outbox_max)
-            self.mqtt = MqttSink(mqtt, outboxes["mqtt"])
+            shard = self.settings.shard
+            instance = f"shard-{shard.index}" if shard.count > 1 else ""
+            self.mqtt = MqttSink(mqtt, outboxes["mqtt"], instance=instance)
         webhook = self.settings.webhook
         if webhook.url:
             path = self.state_dir / "outbox-webhook.sqlite3"

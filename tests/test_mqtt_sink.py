@@ -145,7 +145,15 @@ async def test_state_is_retained_latest_only_and_status_goes_online_then_offline
     assert (status[0].payload, status[0].retain) == (b"offline", True)
 
 
-async def test_last_will_says_offline_when_the_sink_process_is_killed(mosquitto, tmp_path):
+@pytest.mark.parametrize(
+    ("instance", "topic"),
+    [("", "liqmon/status"), ("shard-2", "liqmon/status/shard-2")],
+    ids=["single", "one-shard-of-several"],
+)
+async def test_last_will_says_offline_when_the_sink_process_is_killed(
+    mosquitto, tmp_path, instance, topic
+):
+    # A shard publishes its liveness on a topic of its own, so pods never overwrite each other.
     script = textwrap.dedent(
         f"""
         import asyncio
@@ -155,13 +163,14 @@ async def test_last_will_says_offline_when_the_sink_process_is_killed(mosquitto,
 
         async def main():
             settings = MqttSettings(url={mosquitto.url!r}, client_id="liqmon-doomed")
-            sink = MqttSink(settings, Outbox({str(tmp_path / "doomed.db")!r}, 100))
+            outbox = Outbox({str(tmp_path / "doomed.db")!r}, 100)
+            sink = MqttSink(settings, outbox, instance={instance!r})
             await sink.run()
 
         asyncio.run(main())
         """
     )
-    async with Collector(mosquitto, "liqmon/status") as sub:
+    async with Collector(mosquitto, topic) as sub:
         process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=REPO)
         try:
             await sub.wait_for(lambda m: any(x.payload == b"online" for x in m), within_s=20)
@@ -171,7 +180,7 @@ async def test_last_will_says_offline_when_the_sink_process_is_killed(mosquitto,
         assert process.returncode == -signal.SIGKILL
         got = await sub.wait_for(lambda m: m[-1].payload == b"offline", within_s=10)
     assert [m.payload for m in got] == [b"online", b"offline"]
-    status = await collect(mosquitto, "liqmon/status", count=1)
+    status = await collect(mosquitto, topic, count=1)
     assert (status[0].payload, status[0].retain) == (b"offline", True)
 
 

@@ -9,7 +9,10 @@ Topics (`<prefix>` is `mqtt.topic_prefix`, "liqmon" by default):
 - `<prefix>/state/<venue|all>/<symbol>`: the latest risk summary, retained, QoS 1. Only the
   newest unsent summary per topic is kept (in memory), and sent once connected.
 - `<prefix>/status`: `online` (retained) on connect, `offline` (retained) on a clean
-  shutdown, and the same `offline` as the last will when the connection dies.
+  shutdown, and the same `offline` as the last will when the connection dies. A process
+  that is one shard of several publishes `<prefix>/status/<instance>` (`shard-<index>`)
+  instead, so each pod's liveness has its own retained topic (`<prefix>/status/#` matches
+  both spellings).
 
 Credentials come from `mqtt.username` / `mqtt.password`, or else from the URL
 (`mqtt://user:pass@host:port`).
@@ -81,7 +84,12 @@ class MqttSink:
     """Publishes alerts (outboxed, in order, QoS 1), retained state and status to a broker."""
 
     def __init__(
-        self, settings: MqttSettings, outbox: Outbox, *, delays: DelayFactory = full_jitter
+        self,
+        settings: MqttSettings,
+        outbox: Outbox,
+        *,
+        instance: str = "",
+        delays: DelayFactory = full_jitter,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
@@ -90,7 +98,8 @@ class MqttSink:
         self._username = settings.username or unquote(userinfo.username or "")
         self._password = settings.password or unquote(userinfo.password or "")
         self.prefix = settings.topic_prefix.strip("/") or "liqmon"
-        self.status_topic = f"{self.prefix}/status"
+        own = f"/{topic_part(instance)}" if instance else ""  # one shard of several
+        self.status_topic = f"{self.prefix}/status{own}"
         self.connected = False
         self.published: Counter[str] = Counter()  # "alert", "state"
         self.reconnects = 0
