@@ -439,7 +439,9 @@ def test_truncated_and_malformed_freqtrade_json(tmp_path: Path) -> None:
         records(path, TableOptions(venue="binance"))
 
 
-def test_rows_with_unreadable_values_are_counted_not_fatal(tmp_path: Path) -> None:
+def test_rows_with_unreadable_values_are_counted_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "bybit_liq.csv"
     path.write_text(
         "time,symbol,side,price,quantity\n"
@@ -458,6 +460,10 @@ def test_rows_with_unreadable_values_are_counted_not_fatal(tmp_path: Path) -> No
         ("bybit", "unknown_side"): 1,
         ("bybit", "bad_type"): 1,
     }
+    logged = caplog.text
+    assert "bybit_liq.csv, line 3: dropped (bad_timestamp)" in logged
+    assert "bybit_liq.csv, line 4: dropped (unknown_side)" in logged  # its file line
+    assert "bybit_liq.csv, line 5: dropped (bad_type)" in logged
 
 
 # ---------------------------------------------------------------------- merging

@@ -350,13 +350,14 @@ class TableSource:
     def _reject(self, venue: str, reason: str, line: int, detail: str) -> None:
         key = (venue, reason)
         if key not in self.rejected:
-            log.warning("%s, line %d: row dropped (%s): %s", self.path, line, reason, detail)
+            where = "line" if self.format in ("csv", "tardis") else "row"
+            log.warning("%s, %s %d: dropped (%s): %s", self.path, where, line, reason, detail)
         self.rejected[key] += 1
 
     # ------------------------------------------------------------------ Tardis
 
     def _tardis(self) -> list[Record]:
-        frame = self._csv(self._bytes())
+        frame = self._csv(self._bytes()).with_row_index("_line", offset=2)
         columns = set(frame.columns)
         name = self.path.name.lower()
         if {"mark_price", "open_interest", "funding_rate"} <= columns:
@@ -397,14 +398,13 @@ class TableSource:
         *,
         venue_column: str | None = None,
     ) -> pl.DataFrame:
-        """Rows where any of `columns` is null are rejected (line = row + 2: the header)."""
-        frame = frame.with_row_index("_line", offset=2)
+        """Rows where any of `columns` is null are rejected, named by their `_line`."""
         bad = pl.any_horizontal(pl.col(c).is_null() for c in columns)
         dropped = frame.filter(bad)
         for row in dropped.iter_rows(named=True):
             venue = str(row[venue_column]) if venue_column else self._venue
             self._reject(venue, reason, int(row["_line"]), f"unreadable {', '.join(columns)}")
-        return frame.filter(~bad).drop("_line")
+        return frame.filter(~bad)
 
     def _numbers(self, frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
         return frame.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in names)
@@ -624,6 +624,7 @@ class TableSource:
         self._venue = venue = self._table_venue()
         roles = self._roles(frame)
         kind = self._table_kind(frame, roles)
+        frame = frame.with_row_index("_line", offset=2 if self.format == "csv" else 1)
         symbol = self._table_symbol(venue)
         if symbol is None and "symbol" not in roles:
             msg = "cannot tell the symbol of this table: pass --symbol (or a symbol column)"
@@ -652,6 +653,7 @@ class TableSource:
             rows = frame.select(["sym", "ts", "oi"]).iter_rows()
             return [Record(ts, venue, sym, "open_interest", ts, size=oi) for sym, ts, oi in rows]
         frame = frame.select(
+            "_line",
             "sym",
             "ts",
             pl.col(roles["price"]).cast(pl.Float64, strict=False).alias("price"),
@@ -674,7 +676,10 @@ class TableSource:
     ) -> list[Record]:
         names = ["open", "high", "low", "close"]
         frame = frame.select(
-            "sym", "ts", *(pl.col(roles[n]).cast(pl.Float64, strict=False).alias(n) for n in names)
+            "_line",
+            "sym",
+            "ts",
+            *(pl.col(roles[n]).cast(pl.Float64, strict=False).alias(n) for n in names),
         )
         if kind == "funding":
             frame = self._drop_bad(frame, ["open"], "bad_type")
@@ -687,7 +692,7 @@ class TableSource:
         third = bar // 3
         records: list[Record] = []
         add = records.append
-        for sym, ts, open_, high, low, close in frame.iter_rows():
+        for sym, ts, open_, high, low, close in frame.select(["sym", "ts", *names]).iter_rows():
             first, second = (low, high) if close >= open_ else (high, low)
             end = ts + max(bar - 1, 0)
             for at, price in ((ts, open_), (ts + third, first), (ts + 2 * third, second)):
