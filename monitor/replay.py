@@ -319,7 +319,8 @@ def minimal_instrument(venue: str, symbol: str) -> Instrument:
     if venue not in BASE_SIZED:
         msg = (
             f"{venue}: the recording has no instruments answer, and {venue} sizes are "
-            "contracts or USD whose value only that answer gives; record with `liqmon record`"
+            "contracts or USD whose value only that answer gives; pass a saved answer with "
+            f"--instruments {venue}=FILE, or record with `liqmon record`"
         )
         raise ReplayError(msg)
     asset = symbol

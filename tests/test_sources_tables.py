@@ -99,6 +99,7 @@ def test_tardis_derivative_ticker_gives_mark_oi_and_funding(tmp_path: Path) -> N
             # no open interest in this row (Tardis leaves unknown cells empty)
             f"binance-futures,BTCUSDT,{T0_US + 1000},{T0_US + 1040},,,,,96001,,96002.0",
             f"bybit,BTCUSDT,{T0_US + 2000},{T0_US + 2040},,,,50000,,,96003.0",
+            f"bybit,BTCUSDT,{T0_US + 3000},{T0_US + 3040},,,,5e4x,,,96004.0",  # not a number
         ],
     )
     source = open_source(path)
@@ -121,6 +122,7 @@ def test_tardis_derivative_ticker_gives_mark_oi_and_funding(tmp_path: Path) -> N
     assert funding.price == 0.0001
     assert funding.stamp == (T0_US + 3_600_000_000) * 1000
     assert got[5].size == 25000.0  # Bybit's openInterest counts both sides: halved
+    assert dict(source.rejected) == {("bybit", "bad_type"): 1}
 
 
 def test_tardis_liquidation_side_is_the_order_side(tmp_path: Path) -> None:

@@ -406,12 +406,23 @@ class TableSource:
             self._reject(venue, reason, int(row["_line"]), f"unreadable {', '.join(columns)}")
         return frame.filter(~bad)
 
-    def _numbers(self, frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
-        return frame.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in names)
+    def _numbers(
+        self, frame: pl.DataFrame, names: Sequence[str], venue_column: str | None = None
+    ) -> pl.DataFrame:
+        """`names` as floats; a row with a cell that is not empty and not a number is dropped.
+
+        Empty cells stay null: Tardis leaves what it does not know empty.
+        """
+        cast = frame.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in names)
+        unreadable = pl.any_horizontal(
+            frame.get_column(n).is_not_null() & cast.get_column(n).is_null() for n in names
+        )
+        checked = cast.with_columns(pl.when(unreadable).then(None).otherwise(True).alias("_ok"))
+        return self._drop_bad(checked, ["_ok"], "bad_type", venue_column=venue_column)
 
     def _tardis_ticker(self, frame: pl.DataFrame) -> list[Record]:
         numbers = ["funding_rate", "open_interest", "index_price", "mark_price"]
-        frame = self._numbers(frame, numbers).with_columns(
+        frame = self._numbers(frame, numbers, "exchange").with_columns(
             (pl.col("funding_timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("next")
         )
         records: list[Record] = []
@@ -432,7 +443,7 @@ class TableSource:
         return records
 
     def _tardis_prints(self, frame: pl.DataFrame, kind: Kind) -> list[Record]:
-        frame = self._numbers(frame, ["price", "amount"])
+        frame = self._numbers(frame, ["price", "amount"], "exchange")
         frame = self._drop_bad(frame, ["price", "amount"], "bad_type", venue_column="exchange")
         sides = _SIDES if kind == "liquidation" else {"buy": "buy", "sell": "sell"}
         frame = frame.with_columns(
@@ -462,7 +473,7 @@ class TableSource:
         missing = [c for c in level_columns if c not in frame.columns]
         if missing:
             raise SourceError(self.path, 1, f"book snapshot without column {missing[0]}")
-        frame = self._numbers(frame, level_columns)
+        frame = self._numbers(frame, level_columns, "exchange")
         records: list[Record] = []
         for row in frame.select(["exchange", "symbol", "ts", "recv", *level_columns]).iter_rows():
             venue, symbol, ts, recv = row[:4]
