@@ -39,6 +39,7 @@ from monitor.backtest.metrics import (
 )
 from monitor.backtest.report import BacktestOptions, render_markdown
 from monitor.cli import main
+from monitor.config import RiskSettings
 from monitor.replay import ReplayResult
 
 BYBIT = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"
@@ -420,6 +421,7 @@ def test_the_markdown_shows_the_numbers(tmp_path: Path) -> None:
         drawn=drawn,
         no_feed=["hyperliquid"],
         heatmap_every_ns=600 * S,
+        risk=RiskSettings(),
     )
     ratio = ev.realisation.filter(pl.col("side") == "down")["ratio"][0]
     assert "| v X | down | $804,000 | 1 | 1 | 0 | 8.5 min | 3 | 1 | 36.0 | " in text
@@ -427,6 +429,10 @@ def test_the_markdown_shows_the_numbers(tmp_path: Path) -> None:
     assert "| up | 1970-01-01T00:33:20.000Z | 1 | $400,000 | missed | – | – |" in text
     assert "![v X fuel heatmap](heatmap-v-X.png)" in text
     assert "no public liquidation feed** on hyperliquid" in text
+    assert (
+        "risk cycles every 5 s of simulated time (`risk.interval_s`), inputs stale after 30 s "
+        "(`risk.stale_after_s`), heatmap snapshots every 10.0 min" in text
+    )
     assert "max(5 × the median of the 288 windows before it, $100,000)" in text
 
 

@@ -38,7 +38,7 @@ from monitor.backtest.metrics import (
     Evaluation,
     evaluate,
 )
-from monitor.config import Settings
+from monitor.config import RiskSettings, Settings
 from monitor.engine import AGGREGATE, params_for
 from monitor.replay import Replay, ReplayError, ReplayOptions, ReplayResult
 from monitor.sinks.payload import iso_time
@@ -139,6 +139,7 @@ def run_backtest(settings: Settings, files: Sequence[Path], options: BacktestOpt
             drawn=drawn,
             no_feed=no_feed,
             heatmap_every_ns=every,
+            risk=settings.risk,
         ),
         "utf-8",
     )
@@ -341,6 +342,7 @@ def render_markdown(
     drawn: dict[tuple[str, str, str], Path],
     no_feed: Sequence[str],
     heatmap_every_ns: int,
+    risk: RiskSettings,
 ) -> str:
     """The report: period, definitions with their parameters, summary, then each market."""
     params = evaluation.params
@@ -356,7 +358,9 @@ def render_markdown(
         f"- replay: {summary['frames']:,} frames, {summary['risk_cycles']:,} risk cycles, "
         f"alerts {summary['alerts'] or 'none'}, events {summary['events']}, "
         f"rejected {summary['rejected'] or 'none'}",
-        f"- heatmap snapshots every {_duration(heatmap_every_ns / NS)} of simulated time",
+        f"- risk cycles every {_duration(risk.interval_s)} of simulated time "
+        f"(`risk.interval_s`), inputs stale after {_duration(risk.stale_after_s)} "
+        f"(`risk.stale_after_s`), heatmap snapshots every {_duration(heatmap_every_ns / NS)}",
     ]
     if no_feed:
         lines.append(
