@@ -191,9 +191,22 @@ class Record(NamedTuple):
 
 
 def record_event(record: Record, instrument: Instrument) -> Event:
-    """The core's event of `record` (sizes in base units); `InvalidEventError` if invalid."""
+    """The core's event of `record` (sizes in base units); `InvalidEventError` if invalid.
+
+    Trades come first: they are most of a Tardis set's rows.
+    """
     kind, venue, symbol = record.kind, record.venue, record.symbol
     ts_event, ts_recv = record.ts_ns, record.recv_ns
+    if kind == "trade":
+        return new_trade(
+            venue=venue,
+            symbol=symbol,
+            ts_event_ns=ts_event,
+            ts_recv_ns=ts_recv,
+            price=record.price,
+            quantity=instrument.to_base(record.size, record.price),
+            aggressor=AGGRESSORS[record.side],
+        )
     if kind == "mark":
         return new_mark_price(
             venue=venue,
@@ -221,16 +234,6 @@ def record_event(record: Record, instrument: Instrument) -> Event:
             side=POSITION_SIDES[record.side],
             price=record.price,
             quantity=instrument.to_base(record.size, record.price),
-        )
-    if kind == "trade":
-        return new_trade(
-            venue=venue,
-            symbol=symbol,
-            ts_event_ns=ts_event,
-            ts_recv_ns=ts_recv,
-            price=record.price,
-            quantity=instrument.to_base(record.size, record.price),
-            aggressor=AGGRESSORS[record.side],
         )
     if kind == "funding":
         return new_funding(
