@@ -28,6 +28,7 @@ from monitor.sources import (
     SourceFile,
     TableOptions,
     TableSource,
+    book_event,
     merge,
     open_source,
     record_event,
@@ -176,7 +177,7 @@ def test_tardis_book_snapshot_25_with_a_short_side(tmp_path: Path) -> None:
     assert [r.kind for r in got] == ["book", "book"]
     assert len(got[0].bids) == len(got[0].asks) == 25
     assert len(got[1].bids) == len(got[1].asks) == 20
-    book = record_event(got[0], linear("binance", "BTCUSDT"))
+    book = book_event(got[0], linear("binance", "BTCUSDT"))
     assert book.bids[0][0] < book.asks[0][0]
 
 
@@ -297,7 +298,7 @@ def test_real_full_book_table() -> None:
     assert book.bids[0][0] == 101181.1
     assert book.bids[0][0] < book.asks[0][0]
     assert all(a[0] > b[0] for a, b in zip(book.bids, book.bids[1:], strict=False))
-    event = record_event(book, linear("binance", "BTCUSDT"))
+    event = book_event(book, linear("binance", "BTCUSDT"))
     assert len(event.bids) == len(book.bids)
 
 
