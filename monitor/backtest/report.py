@@ -327,6 +327,10 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items()) or "none"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
@@ -355,9 +359,9 @@ def render_markdown(
         f"- input: {', '.join(f'`{path.name}`' for path in files)}",
         f"- period: {iso_time(evaluation.start_ns)} – {iso_time(evaluation.end_ns)} "
         f"({evaluation.days * 24:.2f} h of simulated time)",
-        f"- replay: {summary['frames']:,} frames, {summary['risk_cycles']:,} risk cycles, "
-        f"alerts {summary['alerts'] or 'none'}, events {summary['events']}, "
-        f"rejected {summary['rejected'] or 'none'}",
+        f"- replay: {summary['frames']:,} frames, {summary['risk_cycles']:,} risk cycles; "
+        f"alerts: {_counts(summary['alerts'])}; events: {_counts(summary['events'])}; "
+        f"rejected: {_counts(summary['rejected'])}",
         f"- risk cycles every {_duration(risk.interval_s)} of simulated time "
         f"(`risk.interval_s`), inputs stale after {_duration(risk.stale_after_s)} "
         f"(`risk.stale_after_s`), heatmap snapshots every {_duration(heatmap_every_ns / NS)}",
