@@ -32,6 +32,7 @@ from monitor.sources import (
     merge,
     open_source,
     record_event,
+    tables,
 )
 
 LIQ_2024_12 = REAL_DATA / "binance_um_btcusdt_liquidations_2024-12"
@@ -228,6 +229,33 @@ def test_tardis_type_liqmon_does_not_read(tmp_path: Path) -> None:
     )
     with pytest.raises(SourceError, match="data type liqmon does not read"):
         records(path)
+
+
+def test_tardis_files_are_streamed_in_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Blocks of a few hundred bytes give the same records as one block, bad rows keep
+    their file line, and a cut names the line where the stream ended."""
+    rows = [
+        f"binance-futures,BTCUSDT,{T0_US + i},{T0_US + i},,,,{80000 + i},,,96000"
+        for i in range(400)
+    ]
+    rows[300] = rows[300].replace(",96000", ",96k")  # file line 302
+    path = write_tardis(tmp_path / "binance-futures_derivative_ticker.csv.gz", TICKER_HEADER, rows)
+    whole = records(path)
+    monkeypatch.setattr(tables, "TARDIS_BLOCK", 300)
+    source = open_source(path)
+    assert isinstance(source, TableSource)
+    assert list(source) == whole
+    assert len(whole) == 2 * 399
+    assert dict(source.rejected) == {("binance", "bad_type"): 1}
+    assert "binance-futures_derivative_ticker.csv.gz, line 302: dropped (bad_type)" in caplog.text
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SourceError) as info:
+        records(path)
+    assert info.value.line is not None
+    assert 2 < info.value.line < 402
 
 
 def test_truncated_tardis_gzip_names_file_and_line(tmp_path: Path) -> None:

@@ -68,14 +68,16 @@ import io
 import logging
 import math
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import orjson
 import polars as pl
+import zstandard
 
 from monitor.core.events import (
     Aggressor,
@@ -99,6 +101,8 @@ Kind = Literal["mark", "open_interest", "liquidation", "trade", "funding", "book
 TableFormat = Literal["tardis", "csv", "parquet", "feather", "freqtrade"]
 
 NS_PER_US = 1_000
+TARDIS_BLOCK = 8 << 20
+"""Bytes of CSV text parsed at once from a Tardis file."""
 TARDIS_HEADER = b"exchange,symbol,timestamp,local_timestamp,"
 TARDIS_VENUES = {
     "binance-futures": "binance",
@@ -299,26 +303,25 @@ class TableSource:
         self.size = path.stat().st_size
         self.rejected: Counter[tuple[str, str]] = Counter()
         """(venue, reason) of rows dropped while reading."""
-        self._done = False
-        self._records: list[Record] | None = None
+        self._read = 0  # bytes of the file read so far
         self._venue = ""  # plain tables: the venue told by options or path
 
     def position(self) -> int:
-        """Bytes of the file read so far (a table is read at once)."""
-        return self.size if self._done else 0
+        """Bytes of the file read so far (for progress)."""
+        return self._read
 
     def __iter__(self) -> Iterator[Record]:
-        records = self.load()
-        self._done = True
-        return iter(records)
+        """Records in receive-time order.
 
-    def load(self) -> list[Record]:
-        """All records, sorted by receive time (stable); read once."""
-        if self._records is None:
-            records = self._tardis() if self.format == "tardis" else self._table()
-            records.sort(key=lambda r: r.recv_ns)
-            self._records = records
-        return self._records
+        A Tardis file is streamed in blocks of rows, each block sorted (that Tardis writes rows
+        in `local_timestamp` order is assumed, not confirmed); a table is read whole.
+        """
+        if self.format == "tardis":
+            return self._tardis()
+        records = self._table()
+        records.sort(key=lambda r: r.recv_ns)
+        self._read = self.size
+        return iter(records)
 
     # ------------------------------------------------------------------ reading
 
@@ -337,14 +340,17 @@ class TableSource:
             raise SourceError(self.path, None, f"damaged compressed data: {exc}") from exc
         return b"".join(parts)
 
-    def _csv(self, data: bytes) -> pl.DataFrame:
-        """Every column as text; a last line cut short is an error naming it."""
-        lines = data.count(b"\n")
+    def _csv(self, data: bytes, first_line: int = 1) -> pl.DataFrame:
+        """Every column as text; a last line cut short is an error naming it.
+
+        `first_line` is the file line of the data's first line (its header).
+        """
         if data and not data.endswith(b"\n"):
             header = data.split(b"\n", 1)[0]
             last = data.rsplit(b"\n", 1)[-1]
             if last.count(b",") < header.count(b","):
-                raise SourceError(self.path, lines + 1, "truncated: the last row is incomplete")
+                line = first_line + data.count(b"\n")
+                raise SourceError(self.path, line, "truncated: the last row is incomplete")
         try:
             return pl.read_csv(io.BytesIO(data), infer_schema=False, raise_if_empty=True)
         except (pl.exceptions.PolarsError, ValueError) as exc:
@@ -359,15 +365,61 @@ class TableSource:
 
     # ------------------------------------------------------------------ Tardis
 
-    def _tardis(self) -> list[Record]:
-        frame = self._csv(self._bytes()).with_row_index("_line", offset=2)
-        columns = set(frame.columns)
+    def _tardis(self) -> Iterator[Record]:
+        """The file in blocks of about `TARDIS_BLOCK` bytes of whole lines.
+
+        Each block is parsed by polars under the file's header, so memory stays bounded
+        whatever the size of the file.
+        """
+        header = b""
+        pending = b""
+        line = 1  # file line of the first line of `pending`
+        reader: Callable[[pl.DataFrame], list[Record]] | None = None
+        try:
+            with self.path.open("rb") as handle:
+                for chunk in decompressed(handle):
+                    self._read = handle.tell()
+                    pending += chunk
+                    if not header:
+                        if b"\n" not in pending:
+                            continue
+                        header, _, pending = pending.partition(b"\n")
+                        header += b"\n"
+                        line += 1
+                    if len(pending) < TARDIS_BLOCK:
+                        continue
+                    cut = pending.rfind(b"\n") + 1
+                    if cut == 0:
+                        continue
+                    block, pending = pending[:cut], pending[cut:]
+                    reader = reader or self._tardis_reader(header)
+                    yield from self._tardis_block(reader, header + block, line)
+                    line += block.count(b"\n")
+        except Truncated:
+            line += pending.count(b"\n")
+            raise SourceError(
+                self.path, line, "truncated: the compressed stream ends early"
+            ) from None
+        except OSError as exc:
+            raise SourceError(self.path, line, f"cannot read: {exc}") from exc
+        except (zlib.error, zstandard.ZstdError) as exc:
+            raise SourceError(self.path, line, f"damaged compressed data: {exc}") from exc
+        if not header:
+            header, pending = pending, b""
+        reader = reader or self._tardis_reader(header)
+        if pending.strip():
+            yield from self._tardis_block(reader, header + pending, line)
+        self._read = self.size
+
+    def _tardis_reader(self, header: bytes) -> Callable[[pl.DataFrame], list[Record]]:
+        """The reader of the file's data type, told by its header (and name)."""
+        columns = header.decode("utf-8", "replace").strip().split(",")
         name = self.path.name.lower()
-        if {"mark_price", "open_interest", "funding_rate"} <= columns:
+        if {"mark_price", "open_interest", "funding_rate"} <= set(columns):
             reader = self._tardis_ticker
-        elif any(_TARDIS_BOOK.match(c) for c in frame.columns):
+        elif any(_TARDIS_BOOK.match(c) for c in columns):
             reader = self._tardis_book
-        elif {"side", "price", "amount"} <= columns:
+        elif {"side", "price", "amount"} <= set(columns):
             if "liquidation" in name:
                 reader = self._tardis_liquidations
             elif "trade" in name:
@@ -385,13 +437,22 @@ class TableSource:
             )
             raise SourceError(self.path, 1, msg)
         log.info("%s: read as Tardis %s", self.path, reader.__name__.removeprefix("_tardis_"))
+        return reader
+
+    def _tardis_block(
+        self, reader: Callable[[pl.DataFrame], list[Record]], data: bytes, line: int
+    ) -> list[Record]:
+        """Records of one block (header + whole lines from file line `line`), sorted."""
+        frame = self._csv(data, line - 1).with_row_index("_line", offset=line)
         frame = frame.with_columns(
             pl.col("exchange").replace_strict(TARDIS_VENUES, default=pl.col("exchange")),
             (pl.col("timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("ts"),
             (pl.col("local_timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("recv"),
         )
         frame = self._drop_bad(frame, ["ts", "recv"], "bad_timestamp", venue_column="exchange")
-        return reader(frame)
+        records = reader(frame)
+        records.sort(key=lambda r: r.recv_ns)
+        return records
 
     def _drop_bad(
         self,
