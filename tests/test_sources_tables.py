@@ -21,6 +21,7 @@ from real_data import REAL_DATA
 from monitor.core.events import InvalidEventError, Liquidation, OpenInterest
 from monitor.core.venues import ContractType
 from monitor.feeds.base import Instrument, SizeUnit
+from monitor.replay import minimal_instrument
 from monitor.sources import (
     Frame,
     Record,
@@ -78,16 +79,6 @@ def records(path: Path, options: TableOptions | None = None) -> list[Record]:
     return list(source)
 
 
-def linear(venue: str, symbol: str) -> Instrument:
-    return Instrument(
-        venue=venue,
-        symbol=symbol,
-        asset="BTC",
-        contract_type=ContractType.LINEAR,
-        size_unit=SizeUnit.BASE,
-    )
-
-
 # ---------------------------------------------------------------------- Tardis
 
 
@@ -138,7 +129,7 @@ def test_tardis_liquidation_side_is_the_order_side(tmp_path: Path) -> None:
     )
     got = records(path)
     assert [(r.kind, r.side) for r in got] == [("liquidation", "long"), ("liquidation", "short")]
-    event = record_event(got[0], linear("binance", "BTCUSDT"))
+    event = record_event(got[0], minimal_instrument("binance", "BTCUSDT"))
     assert isinstance(event, Liquidation)
     assert event.side.value == "long"  # a sell liquidation order closes a long
     assert event.notional_usd == 47_500.0
@@ -178,7 +169,7 @@ def test_tardis_book_snapshot_25_with_a_short_side(tmp_path: Path) -> None:
     assert [r.kind for r in got] == ["book", "book"]
     assert len(got[0].bids) == len(got[0].asks) == 25
     assert len(got[1].bids) == len(got[1].asks) == 20
-    book = book_event(got[0], linear("binance", "BTCUSDT"))
+    book = book_event(got[0], minimal_instrument("binance", "BTCUSDT"))
     assert book.bids[0][0] < book.asks[0][0]
 
 
@@ -205,7 +196,7 @@ def test_okx_contracts_become_base_units_through_the_instrument(tmp_path: Path) 
 def test_record_with_a_bad_value_raises_the_event_reason() -> None:
     record = Record(1, "binance", "BTCUSDT", "mark", 1, -5.0)
     with pytest.raises(InvalidEventError) as info:
-        record_event(record, linear("binance", "BTCUSDT"))
+        record_event(record, minimal_instrument("binance", "BTCUSDT"))
     assert info.value.reason == "non_positive_price"
 
 
@@ -326,7 +317,7 @@ def test_real_full_book_table() -> None:
     assert book.bids[0][0] == 101181.1
     assert book.bids[0][0] < book.asks[0][0]
     assert all(a[0] > b[0] for a, b in zip(book.bids, book.bids[1:], strict=False))
-    event = book_event(book, linear("binance", "BTCUSDT"))
+    event = book_event(book, minimal_instrument("binance", "BTCUSDT"))
     assert len(event.bids) == len(book.bids)
 
 
