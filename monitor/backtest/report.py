@@ -14,6 +14,7 @@ first and last receive time (cheap next to the replay itself).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import tempfile
@@ -150,11 +151,18 @@ def run_backtest(settings: Settings, files: Sequence[Path], options: BacktestOpt
 
 
 def _span(files: Sequence[Path], tables: TableOptions | None) -> tuple[int, int]:
+    """First and last receive time; the readers' notes are left for the replay to log."""
     first = last = None
-    for frame, _ in merge([open_source(path, tables) for path in files]):
-        if first is None:
-            first = frame.recv_ns
-        last = frame.recv_ns if last is None else max(last, frame.recv_ns)
+    readers = logging.getLogger("liqmon.sources")
+    level = readers.level
+    readers.setLevel(logging.ERROR)
+    try:
+        for item, _ in merge([open_source(path, tables) for path in files]):
+            if first is None:
+                first = item.recv_ns
+            last = item.recv_ns if last is None else max(last, item.recv_ns)
+    finally:
+        readers.setLevel(level)
     if first is None or last is None:
         msg = "the input holds no frames: nothing to backtest"
         raise ReplayError(msg)
