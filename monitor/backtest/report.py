@@ -55,7 +55,7 @@ class BacktestOptions:
     heatmap_every_ns: int | None = None  # None: the period / HEATMAP_COLUMNS
     instruments: dict[str, Path] = field(default_factory=dict)
     tables: TableOptions | None = None  # how plain tables are read (as `liqmon replay`)
-    keep_data: bool = False  # keep events.parquet, risk.parquet, heatmaps.json in out/data
+    keep_data: bool = False  # keep the replay's outputs in out/data
     command: str = "liqmon backtest"
     progress: bool = False
 
