@@ -665,3 +665,5 @@ def test_bad_options_and_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     empty.write_text("")
     assert main(["backtest", str(empty), "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("liqmon backtest: ")
+    assert main(["backtest", str(BYBIT), "--out", str(empty)]) == 2  # a file, not a folder
+    assert "cannot write the report" in capsys.readouterr().err

@@ -176,6 +176,9 @@ def backtest_main(args: argparse.Namespace) -> int:
     except (ConfigError, SourceError, ReplayError) as exc:
         print(f"liqmon backtest: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # --out is a file, or not writable
+        print(f"liqmon backtest: cannot write the report: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     alerts = done.evaluation.alerts
     summary = {
         "report": str(done.report),
