@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
+
+import msgspec
 
 from monitor.core.events import Event
 
 
 def assert_event_finite(event: Event) -> None:
     """Every number in the event is finite; book levels have a positive price, size >= 0."""
-    for item in dataclasses.fields(event):
+    for item in msgspec.structs.fields(event):
         value = getattr(event, item.name)
         if isinstance(value, float):
             assert math.isfinite(value), (item.name, event)

@@ -8,10 +8,12 @@ one staleness watchdog and one reject counter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeAlias, get_args
+
+import msgspec
 
 from monitor.core.events import Event
 from monitor.core.venues import ContractType
@@ -129,12 +131,12 @@ class ConnectionPlan:
     max_lifetime_s: float | None = None  # reconnect on our terms before a forced cut
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Parsed:
+class Parsed(msgspec.Struct, frozen=True, gc=False):
     """What one frame meant: events, which streams it proves alive, what to answer.
 
-    One is built per frame, so `__init__` is written out: it stores through the slot
-    descriptors instead of a generated frozen `__init__`'s four `object.__setattr__` calls.
+    One is built per frame, so it is a `msgspec.Struct` built in C (~0.1 µs, a third of a
+    frozen dataclass's hand-written `__init__`); `gc=False` because it holds only tuples of
+    events and strings, which cannot form a cycle.
     """
 
     events: tuple[Event, ...] = ()
@@ -142,37 +144,11 @@ class Parsed:
     replies: tuple[str, ...] = ()
     resync: tuple[str, ...] = ()  # symbols whose book the venue says to rebuild
 
-    def __init__(
-        self,
-        events: tuple[Event, ...] = (),
-        streams: tuple[str, ...] = (),
-        replies: tuple[str, ...] = (),
-        resync: tuple[str, ...] = (),
-    ) -> None:
-        set_events, set_streams, set_replies, set_resync = _PARSED
-        set_events(self, events)
-        set_streams(self, streams)
-        set_replies(self, replies)
-        set_resync(self, resync)
-
-
-_new = object.__new__
-_PARSED: tuple[Callable[[object, object], None], ...] = tuple(
-    Parsed.__dict__[item.name].__set__ for item in fields(Parsed)
-)
 
 NOTHING = Parsed()
 
-
-def new_parsed(*, events: tuple[Event, ...] = (), streams: tuple[str, ...] = ()) -> Parsed:
-    """`Parsed(events=..., streams=...)` without `type.__call__` (~0.4 µs): one per frame."""
-    parsed = _new(Parsed)
-    set_events, set_streams, set_replies, set_resync = _PARSED
-    set_events(parsed, events)
-    set_streams(parsed, streams)
-    set_replies(parsed, ())
-    set_resync(parsed, ())
-    return parsed
+# The former fast constructor of the dataclass `Parsed`; kept for its callers.
+new_parsed = Parsed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
