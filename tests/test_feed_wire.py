@@ -83,6 +83,7 @@ def test_number_readers(value: Any, number: Any, price: Any, size: Any) -> None:
         (-1, "bad_timestamp"),
         (1, "bad_timestamp"),
         ("²", "bad_timestamp"),
+        ("1" * 5000, "bad_timestamp"),  # int() refuses over 4,300 digits: no ValueError
         (float("nan"), "bad_timestamp"),
     ],
 )
@@ -91,6 +92,15 @@ def test_timestamp_reader(value: Any, expected: Any) -> None:
         assert reason_of(lambda: wire.timestamp(V, {"t": value}, "t")) == expected
     else:
         assert wire.timestamp(V, {"t": value}, "t") == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789+-_ .e\u0663", min_size=12, max_size=14))
+def test_fast_digit_timestamps_accept_only_what_the_precise_reader_accepts(text: str) -> None:
+    assert 10**12 <= wire.EARLIEST_MS <= wire.LATEST_MS < 10**13  # what the fast reader assumes
+    fast = wire.fast_digits_ms_to_ns(text)
+    if fast is not None:
+        assert fast == wire.timestamp(V, {"t": text}, "t")
 
 
 def test_text_reader() -> None:
@@ -228,7 +238,7 @@ NASTY_VALUES = st.sampled_from(
         "markPriceUpdate", "activeAssetCtx", "mark-price", "open-interest", "funding-rate",
         "books", "BTC-USD-SWAP", "subscription", "ticker.BTC-PERPETUAL.100ms",
         "book.BTC-PERPETUAL.100ms", "snapshot", "delta", "tickers.ETHUSDT", "tickers.SOLUSDT",
-        "1700726400000", "00001700726400000", "²",
+        "1700726400000", "00001700726400000", "²", "1" * 5000,
     ]
 )  # fmt: skip
 

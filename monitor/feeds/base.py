@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, Protocol, TypeAlias, get_args
+from typing import Any, Final, Literal, Protocol, TypeAlias, get_args
 
 import msgspec
 
@@ -74,6 +74,12 @@ class SizeUnit(StrEnum):
     USD = "usd"  # USD face value (Deribit and OKX inverse)
 
 
+# Members as plain constants for hot paths: in Python 3.11 reading `SizeUnit.BASE` walks the
+# enum's class hierarchy unspecialised (~0.08 µs, a fifth of building an event).
+_BASE: Final = SizeUnit.BASE
+_CONTRACTS: Final = SizeUnit.CONTRACTS
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Instrument:
     """Static metadata of one perpetual, fetched from the venue at start-up and cached.
@@ -92,9 +98,10 @@ class Instrument:
 
     def to_base(self, size: float, price: float) -> float:
         """Convert a wire size to base units (price is needed for USD-face sizes)."""
-        if self.size_unit is SizeUnit.BASE:
+        unit = self.size_unit
+        if unit is _BASE:
             return size
-        if self.size_unit is SizeUnit.CONTRACTS:
+        if unit is _CONTRACTS:
             return size * self.contract_size
         return size * self.contract_size / price
 

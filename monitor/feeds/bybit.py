@@ -145,6 +145,7 @@ _PERPETUALS: Final[Mapping[str, tuple[ContractType, SizeUnit]]] = {
     "InversePerpetual": (ContractType.INVERSE, SizeUnit.USD),
 }
 _AGGRESSOR: Final[Mapping[str, Aggressor]] = {"Buy": Aggressor.BUY, "Sell": Aggressor.SELL}
+_BASE: Final = SizeUnit.BASE  # a constant: the enum lookup is ~0.08 µs in Python 3.11
 _POSITION: Final[Mapping[str, Side]] = {"Buy": Side.LONG, "Sell": Side.SHORT}
 """allLiquidation ``S`` is the liquidated position's side: ``Buy`` = a long died."""
 
@@ -336,8 +337,8 @@ class BybitAdapter(StreamedOnly):
         route = self._routes.get(conn, {}).get(frame.topic)
         data = frame.data
         snapshot = frame.type == "snapshot"
-        ts = wire.fast_ms_to_ns(frame.ts, digits=True)
-        next_ns = wire.fast_ms_to_ns(data.nextFundingTime, digits=True)
+        ts = wire.fast_digits_ms_to_ns(frame.ts)
+        next_ns = wire.fast_digits_ms_to_ns(data.nextFundingTime)
         if (
             route is None
             or route.ticker is None
@@ -510,7 +511,7 @@ def _ticker_events(
                     index_price=state.index,
                 )
             )
-        if oi is not None and (instrument.size_unit is SizeUnit.BASE or state.mark is not None):
+        if oi is not None and (instrument.size_unit is _BASE or state.mark is not None):
             events.append(
                 new_open_interest(
                     venue=VENUE,

@@ -342,7 +342,7 @@ class DeribitAdapter(StreamedOnly):
             return None
         route = self._routes.get(frame.params.channel)
         data = frame.params.data
-        ts = wire.fast_ms_to_ns(data.timestamp, digits=True)
+        ts = wire.fast_digits_ms_to_ns(data.timestamp)
         if route is None or route[0] != self._ticker or ts is None:
             return None
         _, instrument, streams = route

@@ -295,13 +295,13 @@ class OkxAdapter(StreamedOnly):
 
     def parse(self, conn: str, raw: str | bytes, recv_ns: int) -> Parsed:
         """Decode one frame; raises only `FeedDecodeError`."""
-        if raw in (PONG, b"pong"):
+        if type(raw) is str and raw.startswith(_FAST_PREFIXES):
+            parsed = self._fast(raw, recv_ns)
+            if parsed is not None:
+                return parsed
+        if raw == PONG or raw == b"pong":  # noqa: PLR1714 (`in` compares str with bytes: slow)
             return NOTHING
         try:
-            if type(raw) is str and raw.startswith(_FAST_PREFIXES):
-                parsed = self._fast(raw, recv_ns)
-                if parsed is not None:
-                    return parsed
             message = wire.loads(VENUE, raw)
             if type(message) is not dict:
                 raise _reject("malformed", "frame is not an object")
@@ -337,22 +337,27 @@ class OkxAdapter(StreamedOnly):
     def _fast(self, raw: str, recv_ns: int) -> Parsed | None:
         """Mark price, open interest or funding of a well-formed push; None: the precise way."""
         frame = wire.fast(_FAST_DECODER, raw)
-        if frame is None or not frame.data:
+        if frame is None:
             return None
         channel = frame.arg.channel
-        if channel not in _FAST_CHANNELS:  # a later duplicate "channel" key wins
+        build = _FAST_ROWS.get(channel)  # a later duplicate "channel" key wins
+        if build is None:
             return None
         route = self._routes[channel].get(frame.arg.instId)
         if route is None:
             return None
         instrument, keys = route
+        rows = frame.data
+        if len(rows) == 1:  # what OKX sends; a list and a tuple() cost more
+            event = build(instrument, rows[0], recv_ns)
+            return None if event is None else new_parsed(events=(event,), streams=keys)
         events: list[Event] = []
-        for row in frame.data:
-            event = _fast_event(channel, instrument, row, recv_ns)
+        for row in rows:
+            event = build(instrument, row, recv_ns)
             if event is None:
                 return None
             events.append(event)
-        return new_parsed(events=tuple(events), streams=keys)
+        return new_parsed(events=tuple(events), streams=keys) if events else None
 
     def _mark_price(
         self, arg: Mapping[str, Any], data: list[Any], message: Mapping[str, Any], recv_ns: int
@@ -375,7 +380,7 @@ class OkxAdapter(StreamedOnly):
         Converting inverse USD face would need a price this frame does not carry.
         """
         instrument, keys = self._route(OPEN_INTEREST, arg)
-        key = "oiCcy" if instrument.size_unit is SizeUnit.USD else "oi"
+        key = "oiCcy" if instrument.size_unit is _USD else "oi"
         events: list[Event] = []
         for row in _rows(data):
             size = wire.size(VENUE, row, key)
@@ -533,25 +538,41 @@ class OkxAdapter(StreamedOnly):
 # ---------------------------------------------------------------------- helpers
 
 
-_FAST_CHANNELS: Final = frozenset((MARK, OPEN_INTEREST, FUNDING))
-
-
-def _fast_event(channel: str, instrument: Instrument, row: _FastRow, recv_ns: int) -> Event | None:
+def _fast_mark(instrument: Instrument, row: _FastRow, recv_ns: int) -> Event | None:
     """One fast-path row as its event, or None when a field it needs is absent or unusual."""
-    ts = wire.fast_ms_to_ns(row.ts, digits=True)
-    if ts is None:
+    ts = wire.fast_digits_ms_to_ns(row.ts)
+    if ts is None or row.markPx is None:
         return None
-    if channel == MARK:
-        return (
-            None if row.markPx is None else _mark_event(instrument.symbol, ts, recv_ns, row.markPx)
-        )
-    if channel == OPEN_INTEREST:
-        size = row.oiCcy if instrument.size_unit is SizeUnit.USD else row.oi
-        return None if size is None else _oi_event(instrument, ts, recv_ns, size)
-    next_ns = wire.fast_ms_to_ns(row.fundingTime, digits=True)
-    if row.fundingRate is None or next_ns is None:
+    return _mark_event(instrument.symbol, ts, recv_ns, row.markPx)
+
+
+def _fast_open_interest(instrument: Instrument, row: _FastRow, recv_ns: int) -> Event | None:
+    """`_fast_mark` of an open-interest row."""
+    ts = wire.fast_digits_ms_to_ns(row.ts)
+    size = row.oiCcy if instrument.size_unit is _USD else row.oi
+    if ts is None or size is None:
+        return None
+    return _oi_event(instrument, ts, recv_ns, size)
+
+
+def _fast_funding(instrument: Instrument, row: _FastRow, recv_ns: int) -> Event | None:
+    """`_fast_mark` of a funding-rate row."""
+    ts = wire.fast_digits_ms_to_ns(row.ts)
+    next_ns = wire.fast_digits_ms_to_ns(row.fundingTime)
+    if ts is None or next_ns is None or row.fundingRate is None:
         return None
     return _funding_event(instrument.symbol, ts, recv_ns, row.fundingRate, next_ns)
+
+
+_USD: Final = SizeUnit.USD
+"""A constant: reading `SizeUnit.USD` costs ~0.08 µs in Python 3.11 (see `base._BASE`)."""
+
+_FAST_ROWS: Final[dict[str, Callable[[Instrument, _FastRow, int], Event | None]]] = {
+    MARK: _fast_mark,
+    OPEN_INTEREST: _fast_open_interest,
+    FUNDING: _fast_funding,
+}
+"""The fast-path row reader of each fast channel (`OkxAdapter._fast`)."""
 
 
 def _rows(data: list[Any]) -> Iterator[Mapping[str, Any]]:
@@ -566,7 +587,7 @@ def _mark_event(symbol: str, ts: int, recv_ns: int, mark: float) -> MarkPrice:
 
 def _oi_event(instrument: Instrument, ts: int, recv_ns: int, size: float) -> OpenInterest:
     """Inverse swaps' `oiCcy` is coins already; linear `oi` is contracts."""
-    base = size if instrument.size_unit is SizeUnit.USD else instrument.to_base(size, 1.0)
+    base = size if instrument.size_unit is _USD else size * instrument.contract_size
     return new_open_interest(
         venue=VENUE,
         symbol=instrument.symbol,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypeAlias, TypeVar
+from typing import Annotated, Any, Final, TypeAlias, TypeVar
 
 import msgspec
 import orjson
@@ -30,6 +30,11 @@ from monitor.feeds.base import FeedDecodeError, Instrument, SizeUnit
 EARLIEST_MS = 1_400_000_000_000  # 2014-05: before any of these venues existed
 LATEST_MS = 4_102_444_800_000  # 2100-01-01
 _INF = math.inf
+_MAX_DIGITS = 20
+"""Longer digit strings are never plausible epoch ms, and `int()` refuses very long ones."""
+_BASE: Final = SizeUnit.BASE  # a constant: the enum lookup is ~0.08 µs in Python 3.11
+_MS_DIGITS = 13
+"""Every plausible epoch ms (`EARLIEST_MS` to `LATEST_MS`) has 13 digits."""
 
 E = TypeVar("E", bound=Event)
 S = TypeVar("S")
@@ -59,20 +64,31 @@ def fast(decoder: msgspec.json.Decoder[S], raw: str | bytes) -> S | None:
         return None
 
 
-def fast_ms_to_ns(value: object, *, digits: bool = False) -> int | None:
-    """Plausible epoch ms as ns, or None for anything `ms_to_ns` must judge.
+def fast_ms_to_ns(value: object) -> int | None:
+    """Plausible epoch ms (a JSON integer) as ns, or None for anything `ms_to_ns` must judge.
 
-    A JSON integer, or with `digits` a string of ASCII digits (what `timestamp` accepts
-    besides integers; Binance, which `digits=False` serves, accepts integers only).
+    For venues whose precise path accepts integers only (Binance).
     """
-    if type(value) is int:
-        millis = value
-    elif digits and type(value) is str and value.isascii() and value.isdigit():
-        millis = int(value)
-    else:
-        return None
-    if EARLIEST_MS <= millis <= LATEST_MS:
-        return millis * 1_000_000
+    if type(value) is int and EARLIEST_MS <= value <= LATEST_MS:
+        return value * 1_000_000
+    return None
+
+
+def fast_digits_ms_to_ns(value: object) -> int | None:
+    """`fast_ms_to_ns` that also takes a plain 13-digit string, which `timestamp` accepts.
+
+    A separate function, not a flag: it runs once per timestamp on the hot path, where a
+    keyword argument is a measurable cost. No `isdigit()` either (the dearest step): an
+    ASCII string of 13 characters that `int()` reads as at least `EARLIEST_MS`, a 13-digit
+    number, has only digits, as a sign, space or underscore would leave fewer than 13.
+    """
+    if type(value) is str and len(value) == _MS_DIGITS and value.isascii():
+        try:
+            value = int(value)
+        except ValueError:
+            return None
+    if type(value) is int and EARLIEST_MS <= value <= LATEST_MS:
+        return value * 1_000_000
     return None
 
 
@@ -212,7 +228,8 @@ def ms_to_ns(venue: str, value: Any, where: str) -> int:
     if type(value) is int and EARLIEST_MS <= value <= LATEST_MS:
         return value * 1_000_000
     if isinstance(value, str):
-        if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True; int() fails
+        # "²".isdigit() is True and int() fails; so does int() past 4,300 digits.
+        if not (value.isascii() and value.isdigit()) or len(value) >= _MAX_DIGITS:
             raise FeedDecodeError(venue, "bad_timestamp", f"{where}={value[:40]!r}")
         millis = int(value)
     elif isinstance(value, int) and not isinstance(value, bool):
@@ -253,7 +270,7 @@ def levels(
         # Fast pass: string or float pairs, in range. On the first other level, hand the
         # whole list to the precise pass (which also accepts ints, or names the error).
         out = []
-        in_base = instrument.size_unit is SizeUnit.BASE
+        in_base = instrument.size_unit is _BASE
         for level in raw:
             if type(level) is not list or len(level) < 2:
                 break
