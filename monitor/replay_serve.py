@@ -325,6 +325,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--topic-prefix",
         default=DEFAULT_TOPIC_PREFIX,
+        metavar="PREFIX",
         help=f"with --mqtt: topic prefix (default {DEFAULT_TOPIC_PREFIX}, apart from a daemon's)",
     )
 
