@@ -9,8 +9,6 @@ retained states and the status topic of the daemon's MQTT sink. Every wait is bo
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +17,7 @@ import pytest
 from broker import Collector, Mosquitto
 from prometheus_client.parser import text_string_to_metric_families
 from real_data import CAPTURES
+from test_replay import _restore_logging  # noqa: F401 - autouse: the CLI sets up logging
 
 from monitor.cli import main
 from monitor.config import load_settings
@@ -30,16 +29,6 @@ BTC = CAPTURES / "hftbacktest" / "usdm_btcusdt_20240808.gz"
 SPEED = 100.0
 RUN_BOUND_S = 60.0
 SCRAPES = 600  # x 0.05 s at most: the loop ends with the replay
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """`liqmon replay` (main) configures the root logger: put pytest's handlers back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def cycles_of(text: str) -> float:
