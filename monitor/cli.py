@@ -21,6 +21,7 @@ from monitor.config import ConfigError, ShardSettings, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
 from monitor.feeds.base import FeedError
+from monitor.input_args import add_input_arguments, instrument_files, table_options
 from monitor.logsetup import setup_logging
 from monitor.replay_serve import add_serve_arguments, replay_serve_main
 from monitor.sharding import shard_plan
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from monitor.replay import ReplayError, ReplayOptions, parse_time  # noqa: PLC0415
-    from monitor.sources import SourceError, TableOptions  # noqa: PLC0415
+    from monitor.sources import SourceError  # noqa: PLC0415
 
     setup_logging(args.log_format)
     try:
@@ -127,37 +128,12 @@ def _replay(args: argparse.Namespace) -> int:
             snapshot_at=[parse_time(text) for text in args.snapshot_at],
             snapshot_out=args.snapshot_out,
             progress=sys.stderr.isatty(),
-            instruments=dict(_venue_file(text) for text in args.instruments),
+            instruments=instrument_files(args),
         )
-        tables = TableOptions(
-            venue=args.venue,
-            symbol=args.symbol,
-            columns=dict(_role_column(text) for text in args.column),
-            utc_offset=args.utc_offset,
-        )
-        return replay_serve_main(settings, args.files, options, tables, args)
+        return replay_serve_main(settings, args.files, options, table_options(args), args)
     except (ConfigError, SourceError, ReplayError) as exc:
         print(f"liqmon replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
-
-def _role_column(text: str) -> tuple[str, str]:
-    """`--column ROLE=NAME` of `liqmon replay`."""
-    from monitor.sources.tables import DEFAULT_COLUMNS  # noqa: PLC0415
-
-    role, sep, name = text.partition("=")
-    if not sep or not name or role not in DEFAULT_COLUMNS:
-        msg = f"--column wants ROLE=NAME with ROLE one of {', '.join(DEFAULT_COLUMNS)}: {text!r}"
-        raise ConfigError(msg)
-    return role, name
-
-
-def _venue_file(text: str) -> tuple[str, Path]:
-    venue, sep, path = text.partition("=")
-    if not sep or not venue or not path:
-        msg = f"--instruments takes VENUE=FILE, not {text!r}"
-        raise ConfigError(msg)
-    return venue, Path(path)
 
 
 def _speed(text: str) -> float:
@@ -298,32 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.json",
         help="the heatmaps (shape of /api/v1/heatmap), a JSON array",
     )
-    replay.add_argument(
-        "--instruments",
-        action="append",
-        default=[],
-        metavar="VENUE=FILE",
-        help="the venue's saved instruments REST answer, for recordings without one",
-    )
-    replay.add_argument("--venue", help="plain tables: their venue (default: named in the path)")
-    replay.add_argument(
-        "--symbol", help="plain tables: their symbol (default: a column or the file name)"
-    )
-    replay.add_argument(
-        "--column",
-        action="append",
-        default=[],
-        metavar="ROLE=NAME",
-        help="plain tables: read ROLE (time, symbol, open, high, low, close, open_interest, "
-        "side, price, quantity) from column NAME (repeatable)",
-    )
-    replay.add_argument(
-        "--utc-offset",
-        type=float,
-        default=0.0,
-        metavar="HOURS",
-        help="plain tables: hours east of UTC of times written without an offset (IST: 5.5)",
-    )
+    add_input_arguments(replay)
     add_serve_arguments(replay)
     replay.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     replay.set_defaults(handler=_replay)

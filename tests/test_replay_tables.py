@@ -341,3 +341,29 @@ def tardis_rows_per_s(folder: Path, seconds: int = 600) -> float:
     started = time.perf_counter()
     result = Replay(settings, ReplayOptions()).run(sources)
     return result.frames / (time.perf_counter() - started)
+
+
+@pytest.mark.parametrize("command", ["replay", "backtest"])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--instruments", "okx"], "--instruments takes VENUE=FILE"),
+        (["--instruments", "=file.json"], "--instruments takes VENUE=FILE"),
+        (["--column", "close"], "--column wants ROLE=NAME"),
+        (["--column", "volume=v"], "--column wants ROLE=NAME"),
+    ],
+)
+def test_replay_and_backtest_refuse_the_same_malformed_input_options(
+    command: str,
+    option: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both commands share their input options: a malformed one exits 2 with one message."""
+    path = tmp_path / "series.csv"
+    path.write_text("time,open_interest\n1700000000,10\n")
+    out = ["--out", str(tmp_path / "report")] if command == "backtest" else []
+    code = main([command, str(path), "--venue", "bybit", *out, *option])
+    assert code == 2
+    assert message in capsys.readouterr().err

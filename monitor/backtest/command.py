@@ -15,6 +15,7 @@ import orjson
 
 from monitor.backtest.metrics import NS, BurstParams
 from monitor.config import ConfigError, load_settings
+from monitor.input_args import add_input_arguments, instrument_files, table_options
 from monitor.logsetup import setup_logging
 
 EXIT_BAD_INPUT = 2
@@ -85,31 +86,7 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"simulated time between heatmap snapshots (default: the period / "
         f"{HEATMAP_COLUMNS}, in whole risk cycles)",
     )
-    parser.add_argument(
-        "--instruments",
-        action="append",
-        default=[],
-        metavar="VENUE=FILE",
-        help="the venue's saved instruments REST answer, for recordings without one",
-    )
-    parser.add_argument("--venue", help="plain tables: their venue (default: named in the path)")
-    parser.add_argument(
-        "--symbol", help="plain tables: their symbol (default: a column or the file name)"
-    )
-    parser.add_argument(
-        "--column",
-        action="append",
-        default=[],
-        metavar="ROLE=NAME",
-        help="plain tables: read ROLE from column NAME (repeatable; see liqmon replay --help)",
-    )
-    parser.add_argument(
-        "--utc-offset",
-        type=float,
-        default=0.0,
-        metavar="HOURS",
-        help="plain tables: hours east of UTC of times written without an offset (IST: 5.5)",
-    )
+    add_input_arguments(parser)
     parser.add_argument(
         "--keep-data",
         action="store_true",
@@ -150,9 +127,8 @@ def _command(args: argparse.Namespace) -> str:
 def backtest_main(args: argparse.Namespace) -> int:
     """`liqmon backtest`: run, write the report, print a JSON summary (exit 2 on bad input)."""
     from monitor.backtest.report import BacktestOptions, run_backtest  # noqa: PLC0415
-    from monitor.cli import _role_column, _venue_file  # noqa: PLC0415 - as liqmon replay's
     from monitor.replay import ReplayError  # noqa: PLC0415
-    from monitor.sources import SourceError, TableOptions  # noqa: PLC0415
+    from monitor.sources import SourceError  # noqa: PLC0415
 
     setup_logging(args.log_format)
     try:
@@ -161,13 +137,8 @@ def backtest_main(args: argparse.Namespace) -> int:
             out=args.out,
             params=_params(args),
             heatmap_every_ns=_every(args.heatmap_every),
-            instruments=dict(_venue_file(text) for text in args.instruments),
-            tables=TableOptions(
-                venue=args.venue,
-                symbol=args.symbol,
-                columns=dict(_role_column(text) for text in args.column),
-                utc_offset=args.utc_offset,
-            ),
+            instruments=instrument_files(args),
+            tables=table_options(args),
             keep_data=args.keep_data,
             command=_command(args),
             progress=sys.stderr.isatty(),
