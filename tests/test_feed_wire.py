@@ -212,6 +212,7 @@ def _hyperliquid() -> VenueAdapter:
 # (adapter factory, conn, fixture of a frame its fast path takes)
 FAST = {
     "binance mark price": (_binance, "market-0", "binance/mark_price_combined.json"),
+    "binance depth update": (_binance, "public-0", "binance/depth_update.json"),
     "hyperliquid asset ctx": (_hyperliquid, "market", "hyperliquid/active_asset_ctx.json"),
     "bybit ticker snapshot": (_bybit, "linear-0", "bybit/tickers_snapshot_single_oi.json"),
     "bybit ticker delta": (_bybit, "linear-0", "bybit/tickers_delta_oi.json"),
@@ -229,6 +230,21 @@ FAST_METHOD = {
     "deribit": "_fast_ticker",
     "bybit": "_fast_ticker",
 }
+"""The fast path of each venue's entries; `OTHER_FAST_METHOD` names the exceptions."""
+
+OTHER_FAST_METHOD = {"binance depth update": "_fast_depth_update"}
+
+COMBINED = {"binance depth update": "btcusdt@depth@100ms"}
+"""Fixtures of a bare Binance event, wrapped in the combined-stream frame our connections get."""
+
+
+def _payload(name: str) -> Any:
+    """The decoded fixture of a FAST entry, as the connection receives it."""
+    payload = orjson.loads((FIXTURES / FAST[name][2]).read_bytes())
+    if name in COMBINED:
+        payload = {"stream": COMBINED[name], "data": payload}
+    return payload
+
 
 NASTY_VALUES = st.sampled_from(
     [
@@ -261,10 +277,10 @@ def _outcome(adapter: VenueAdapter, conn: str, raw: str | bytes) -> object:
 
 @pytest.mark.parametrize("name", FAST)
 def test_fast_path_takes_the_documented_frame(name: str) -> None:
-    make, conn, fixture = FAST[name]
-    text = orjson.dumps(orjson.loads((FIXTURES / fixture).read_bytes())).decode()
+    make, conn, _ = FAST[name]
+    text = orjson.dumps(_payload(name)).decode()
     adapter = make()
-    fast = getattr(adapter, FAST_METHOD[adapter.venue])
+    fast = getattr(adapter, OTHER_FAST_METHOD.get(name, FAST_METHOD[adapter.venue]))
     args = (conn, text, RECV) if adapter.venue == "bybit" else (text, RECV)
     assert fast(*args) is not None  # the str frame does take the fast path
     parsed = make().parse(conn, text, RECV)
@@ -278,8 +294,8 @@ def test_fast_path_agrees_with_the_precise_path_on_mutated_frames(
     name: str, data: st.DataObject
 ) -> None:
     """A str frame may take the fast path, bytes never do: both must give the same answer."""
-    make, conn, fixture = FAST[name]
-    payload = orjson.loads((FIXTURES / fixture).read_bytes())
+    make, conn, _ = FAST[name]
+    payload = _payload(name)
     for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
         paths = _paths(payload)
         if not paths:

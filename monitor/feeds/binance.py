@@ -120,6 +120,9 @@ OI_MIN_INTERVAL_S: Final = 5.0
 
 _MARKET_CHANNELS: Final = (CHANNEL_MARK, CHANNEL_LIQUIDATION, CHANNEL_AGG_TRADE)
 _NO_STREAMS: Final[tuple[str, ...]] = ()
+_BASE: Final = SizeUnit.BASE  # a constant: the enum lookup is ~0.08 µs in Python 3.11
+_MAX_ID: Final = 2**64 - 1
+"""The largest JSON integer orjson (the precise path) reads as an int; msgspec reads any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,30 @@ class _MarkFrame(msgspec.Struct):
 _MARK_DECODER: Final = wire.decoder(_MarkFrame)
 _MARK_HINT: Final = "markPrice"
 """In the first 64 characters of every mark-price frame (stream name or event type)."""
+
+
+class _DepthData(msgspec.Struct):
+    """The fields of `depthUpdate` the fast path uses; levels decode straight to floats."""
+
+    e: Literal["depthUpdate"]
+    T: wire.Scalar
+    s: str
+    U: wire.Scalar
+    u: wire.Scalar
+    pu: wire.Scalar
+    b: wire.Levels
+    a: wire.Levels
+
+
+class _DepthFrame(msgspec.Struct):
+    """A combined-stream depth frame (what our connections receive)."""
+
+    data: _DepthData
+
+
+_DEPTH_DECODER: Final = wire.decoder(_DepthFrame)
+_DEPTH_HINT: Final = "depthUpdate"
+"""In the first 96 characters of a combined depth frame (after the stream name)."""
 
 
 def stream_key(channel: str, symbol: str) -> str:
@@ -407,8 +434,12 @@ class BinanceAdapter:
         `data`) and raw payloads are accepted. Acks return `Parsed()`; only data proves a
         stream alive.
         """
-        if type(raw) is str and raw.find(_MARK_HINT, 0, 64) >= 0:
-            parsed = self._fast_mark_price(raw, recv_ns)
+        if type(raw) is str:
+            parsed = None
+            if raw.find(_DEPTH_HINT, 0, 96) >= 0:
+                parsed = self._fast_depth_update(raw, recv_ns)
+            elif raw.find(_MARK_HINT, 0, 64) >= 0:
+                parsed = self._fast_mark_price(raw, recv_ns)
             if parsed is not None:
                 return parsed
         message = wire.loads(VENUE, raw)
@@ -448,6 +479,37 @@ class BinanceAdapter:
         if entry is None or ts is None or next_funding is None:
             return None
         return _mark_events(entry, ts, recv_ns, m.p, m.i, m.r, next_funding)
+
+    def _fast_depth_update(self, raw: str, recv_ns: int) -> Parsed | None:
+        """`_depth_update` of a well-formed combined frame; None sends it the precise way."""
+        frame = wire.fast(_DEPTH_DECODER, raw)
+        if frame is None:
+            return None
+        m = frame.data
+        entry = self._symbols.get(m.s)
+        ts = wire.fast_ms_to_ns(m.T)
+        first, last, prev = m.U, m.u, m.pu
+        if (
+            entry is None
+            or ts is None
+            or entry.instrument.size_unit is not _BASE
+            or not (type(first) is int and type(last) is int and type(prev) is int)
+            or not 0 <= first <= last <= _MAX_ID
+            or not 0 <= prev <= _MAX_ID
+        ):
+            return None
+        update = new_book_update(
+            venue=VENUE,
+            symbol=entry.instrument.symbol,
+            ts_event_ns=ts,
+            ts_recv_ns=recv_ns,
+            bids=m.b,
+            asks=m.a,
+            sequence=last,
+            prev_sequence=prev,
+            first_sequence=first,
+        )
+        return new_parsed(events=(update,), streams=entry.depth)
 
     def _mark_price(self, m: Mapping[str, Any], recv_ns: int) -> Parsed:
         return _mark_events(

@@ -46,6 +46,11 @@ Size: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX)]
 """A fast-path size: what `size` accepts (finite, >= 0)."""
 Number: TypeAlias = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX)]
 """A fast-path number: what `number` accepts (finite)."""
+Levels: TypeAlias = tuple[tuple[Price, Size], ...]
+"""Fast-path book levels in base units: what `levels` accepts of `[[price, size], ...]` and
+gives back, decoded in C instead of a `float()` per string (a level with more elements is
+left to `levels`). One difference, harmless: a size `"-0"` reads as 0.0, not -0.0; both
+delete the level."""
 Scalar: TypeAlias = int | float | str
 """A field whose JSON type the adapter judges itself (e.g. Binance times must be ints):
 decoding keeps the wire type instead of coercing it."""
