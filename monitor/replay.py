@@ -467,28 +467,30 @@ class Replay:
 
     def _frame(self, frame: Frame | Record) -> None:
         recv_ns = frame.recv_ns
-        if self.result.start_ns is None:
+        result = self.result
+        if result.start_ns is None:
             self._start(recv_ns)
         if recv_ns > self.now_ns:
-            self._pace(recv_ns)
+            if self.options.speed is not None:
+                self._pace(recv_ns)
             self._cycles_until(recv_ns)
             self.now_ns = recv_ns
-        self.result.frames += 1
-        self.result.end_ns = self.now_ns
+        result.frames += 1
+        result.end_ns = self.now_ns
         venue = frame.venue
-        if venue not in VENUES:
-            self.result.skipped[(venue, "unknown_venue")] += 1
-            return
-        state = self._venues.get(venue)
+        state = self._venues.get(venue)  # only venues of VENUES are opened
         if state is None:
+            if venue not in VENUES:
+                result.skipped[(venue, "unknown_venue")] += 1
+                return
             if venue in self._venues:  # disabled in the configuration
-                self.result.skipped[(venue, "venue_not_enabled")] += 1
+                result.skipped[(venue, "venue_not_enabled")] += 1
                 return
             if isinstance(frame, Frame) and self._instruments_answer(frame):
                 return
             state = self._venues[venue] = self._open_venue(venue)
             if state is None:
-                self.result.skipped[(venue, "venue_not_enabled")] += 1
+                result.skipped[(venue, "venue_not_enabled")] += 1
                 return
         if isinstance(frame, Record):
             self._record(state, frame)
@@ -549,6 +551,20 @@ class Replay:
 
     def _dispatch(self, state: _Venue, frame: Frame) -> None:
         conn = frame.conn
+        plan = state.conns[conn] if conn in state.conns else self._plan_conn(state, conn)
+        if plan is None:
+            self._not_planned(state, frame)
+            return
+        result = state.pipeline.frame(plan, frame.raw, frame.recv_ns)
+        if result is None:
+            return
+        self.result.unsent_frames += len(result.sends)
+        if result.events:
+            self._ingest(result.events)
+
+    def _not_planned(self, state: _Venue, frame: Frame) -> None:
+        """A frame of no planned connection: a recorded REST answer, or skipped."""
+        conn = frame.conn
         pipeline = state.pipeline
         if conn == "poll":
             events = pipeline.poll(_payload(frame), frame.recv_ns)
@@ -565,16 +581,7 @@ class Replay:
         if conn == "instruments" or conn.startswith("rest:"):
             self.result.skipped[(frame.venue, "rest_answer")] += 1
             return
-        plan = self._plan_conn(state, conn)
-        if plan is None:
-            self.result.skipped[(frame.venue, "unplanned_connection")] += 1
-            return
-        result = pipeline.frame(plan, frame.raw, frame.recv_ns)
-        if result is None:
-            return
-        self.result.unsent_frames += len(result.sends)
-        if result.events:
-            self._ingest(result.events)
+        self.result.skipped[(frame.venue, "unplanned_connection")] += 1
 
     def _record(self, state: _Venue, record: Record) -> None:
         """A normalised record: straight to the engine (a book: kept for `book_view`)."""
@@ -594,13 +601,12 @@ class Replay:
         self._ingest((event,))
 
     def _plan_conn(self, state: _Venue, conn: str) -> str | None:
-        """The plan's connection a recorded `conn` stands for (None: liqmon never opens it).
+        """The plan's connection a recorded `conn` stands for, kept in `state.conns`.
 
         liqmon recordings name it; foreign captures give the WebSocket address (matched by
-        path) or nothing (the venue's first connection).
+        path) or nothing (the venue's first connection). None: liqmon never opens it, or
+        it is a REST answer (`poll`, `snapshot:<symbol>`, `instruments`, `rest:<url>`).
         """
-        if conn in state.conns:
-            return state.conns[conn]
         names = [plan.name for plan in state.plans]
         resolved: str | None = None
         if conn in names:

@@ -177,5 +177,9 @@ def _sorted_side(side: dict[float, float], *, descending: bool) -> tuple[FloatAr
     count = len(side)
     prices = np.fromiter(side.keys(), dtype=np.float64, count=count)
     sizes = np.fromiter(side.values(), dtype=np.float64, count=count)
-    order = np.argsort(-prices if descending else prices, kind="stable")
+    # Prices are distinct (dict keys), so any sort gives the one order, and reversing the
+    # ascending one is the descending one: the default sort, faster than a stable one.
+    order = np.argsort(prices)
+    if descending:
+        order = order[::-1]
     return prices[order], sizes[order]

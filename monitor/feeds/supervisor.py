@@ -61,6 +61,7 @@ OPEN_TIMEOUT_S = 10.0
 MAX_FRAME_BYTES = 1 << 24
 BOOK_BUFFER = 5_000
 """Deltas kept while a book waits for its snapshot (Binance bridging)."""
+_BOOK_EVENTS = (BookSnapshot, BookUpdate)  # a tuple: isinstance of `A | B` is ~25 ns dearer
 
 
 class _PlannedReconnect(Exception):  # noqa: N818 - control flow, not an error
@@ -161,7 +162,7 @@ class FramePipeline:
         for event in parsed.events:
             if not self.plausible(event):
                 continue
-            if isinstance(event, BookSnapshot | BookUpdate):
+            if isinstance(event, _BOOK_EVENTS):
                 self._book(conn, event, result)
             else:
                 result.events.append(event)

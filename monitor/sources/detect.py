@@ -5,10 +5,18 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
-from monitor.sources.files import Frame, SourceError, SourceFile, Truncated, decompressed
+from monitor.sources.files import (
+    HEAD_CHUNK,
+    Frame,
+    SourceError,
+    SourceFile,
+    Truncated,
+    decompressed,
+)
 from monitor.sources.tables import Record, TableOptions, TableSource, table_format
 
 HEAD_BYTES = 4096
@@ -40,7 +48,7 @@ def _head(path: Path) -> bytes:
                 return raw
             handle.seek(0)
             head = b""
-            for chunk in decompressed(handle):
+            for chunk in decompressed(handle, HEAD_CHUNK):
                 head += chunk
                 if len(head) >= HEAD_BYTES:
                     break
@@ -68,5 +76,5 @@ def open_source(path: str | Path, tables: TableOptions | None = None) -> SourceF
 
 def merge(sources: Iterable[Source]) -> Iterator[tuple[Frame | Record, Source]]:
     """Items of several files in receive-time order (ties keep the files' order)."""
-    streams = [((item, source) for item in source) for source in sources]
+    streams = [zip(source, repeat(source)) for source in sources]
     return heapq.merge(*streams, key=lambda pair: pair[0].recv_ns)

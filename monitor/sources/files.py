@@ -17,6 +17,10 @@ from monitor.errors import InputError
 Format = Literal["liqmon", "raw", "cryptofeed", "cryptofeed-text"]
 
 CHUNK = 1 << 20
+"""Compressed bytes read at a time (~8 MiB of text for a gzip'd capture)."""
+HEAD_CHUNK = 1 << 14
+"""Compressed bytes read at a time while only the first line is wanted (format detection):
+a whole `CHUNK` would decompress megabytes to look at one line."""
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -99,7 +103,7 @@ class SourceFile:
 
     # ------------------------------------------------------------------ bytes and lines
 
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
+    def _lines(self, chunk_size: int = CHUNK) -> Iterator[tuple[int, bytes]]:
         """(line number, line without its newline) of non-empty lines.
 
         The last line of a file that does not end with a newline is yielded as it is;
@@ -110,7 +114,7 @@ class SourceFile:
             with self.path.open("rb") as handle:
                 self._handle = handle
                 rest = b""
-                for chunk in decompressed(handle):
+                for chunk in decompressed(handle, chunk_size):
                     parts = (rest + chunk).split(b"\n")
                     rest = parts.pop()
                     for line in parts:
@@ -131,7 +135,7 @@ class SourceFile:
             raise SourceError(self.path, number + 1, f"damaged gzip data: {exc}") from exc
 
     def _detect(self) -> Format:
-        for _, line in self._lines():
+        for _, line in self._lines(HEAD_CHUNK):
             if _RAW_LINE.match(line):
                 return "raw"
             if _TEXT_LINE.match(line):
@@ -195,20 +199,20 @@ class SourceFile:
                 raise SourceError(self.path, number, "not a `<recv_ns> <json>` line")
             if not body.rstrip().endswith((b"}", b"]")):
                 raise SourceError(self.path, number, "truncated: the JSON frame is incomplete")
-            head = body[:HEAD]
             if venue is None:
+                head = body[:HEAD]
                 venue = next((v for sig, v in RAW_SIGNATURES if sig in head), None)
                 if venue is None:
                     msg = "cannot tell the venue of this raw capture from its first frame"
                     raise SourceError(self.path, number, msg)
             recv_ns, raw = int(stamp), body.decode("utf-8", "replace").rstrip("\r")
-            if head.startswith(b'{"lastUpdateId":'):
+            if body.startswith(b'{"lastUpdateId":'):
                 if symbol is None:
                     waiting.append((number, recv_ns, raw))
                     continue
                 yield Frame(recv_ns, venue, f"snapshot:{symbol}", raw)
                 continue
-            if symbol is None and (found := _BINANCE_STREAM.search(head)):
+            if symbol is None and (found := _BINANCE_STREAM.search(body, 0, HEAD)):
                 symbol = found.group(1).decode().upper()
                 for _, at, snapshot in waiting:
                     yield Frame(at, venue, f"snapshot:{symbol}", snapshot)
@@ -276,19 +280,22 @@ class SourceFile:
             yield Frame(_seconds_to_ns(self.path, number, stamp), venue, address, body)
 
 
-def decompressed(handle: BinaryIO) -> Iterator[bytes]:
+def decompressed(handle: BinaryIO, chunk_size: int = CHUNK) -> Iterator[bytes]:
     """The content of a plain, gzip or zstd file (told by magic bytes), in chunks.
 
-    A compressed stream cut short raises `Truncated`.
+    `chunk_size` bytes of the file are read at a time. A compressed stream cut short
+    raises `Truncated`.
     """
     head = handle.read(4)
     handle.seek(0)
     if head.startswith(GZIP_MAGIC):
-        yield from _decompress(handle, lambda: zlib.decompressobj(wbits=31))
+        yield from _decompress(handle, lambda: zlib.decompressobj(wbits=31), chunk_size)
     elif head == ZSTD_MAGIC:
-        yield from _decompress(handle, lambda: zstandard.ZstdDecompressor().decompressobj())
+        yield from _decompress(
+            handle, lambda: zstandard.ZstdDecompressor().decompressobj(), chunk_size
+        )
     else:
-        while chunk := handle.read(CHUNK):
+        while chunk := handle.read(chunk_size):
             yield chunk
 
 
@@ -296,11 +303,11 @@ class Truncated(Exception):  # noqa: N818 - internal signal, turned into SourceE
     """A compressed stream ended before its end marker."""
 
 
-def _decompress(handle: BinaryIO, new: Callable[[], Any]) -> Iterator[bytes]:
+def _decompress(handle: BinaryIO, new: Callable[[], Any], chunk_size: int) -> Iterator[bytes]:
     """Every frame/member of a gzip or zstd file; raises `Truncated` when one is cut."""
     decoder = new()
     started = False  # the current decoder has been fed
-    while chunk := handle.read(CHUNK):
+    while chunk := handle.read(chunk_size):
         while chunk:
             started = True
             out = decoder.decompress(chunk)
