@@ -203,6 +203,12 @@ def _bybit() -> VenueAdapter:
     return adapter
 
 
+def _bybit_books() -> VenueAdapter:
+    adapter = BybitAdapter(book_depth=50)  # the depth of the documentation's examples
+    adapter.plan([_instrument("bybit", "BTCUSDT")])
+    return adapter
+
+
 def _hyperliquid() -> VenueAdapter:
     adapter = HyperliquidAdapter()
     adapter.plan([_instrument("hyperliquid", "ETH")])
@@ -216,6 +222,8 @@ FAST = {
     "hyperliquid asset ctx": (_hyperliquid, "market", "hyperliquid/active_asset_ctx.json"),
     "bybit ticker snapshot": (_bybit, "linear-0", "bybit/tickers_snapshot_single_oi.json"),
     "bybit ticker delta": (_bybit, "linear-0", "bybit/tickers_delta_oi.json"),
+    "bybit orderbook snapshot": (_bybit_books, "linear-0", "bybit/orderbook_snapshot.json"),
+    "bybit orderbook delta": (_bybit_books, "linear-0", "bybit/orderbook_delta.json"),
     "deribit inverse ticker": (_deribit, "deribit-0", "deribit/ticker_btc_perpetual.json"),
     "deribit linear ticker": (_deribit, "deribit-0", "deribit/ticker_btc_usdc_perpetual.json"),
     "okx mark price": (_okx, "public-0", "okx/mark_price_swap.json"),
@@ -232,7 +240,11 @@ FAST_METHOD = {
 }
 """The fast path of each venue's entries; `OTHER_FAST_METHOD` names the exceptions."""
 
-OTHER_FAST_METHOD = {"binance depth update": "_fast_depth_update"}
+OTHER_FAST_METHOD = {
+    "binance depth update": "_fast_depth_update",
+    "bybit orderbook snapshot": "_fast_book",
+    "bybit orderbook delta": "_fast_book",
+}
 
 COMBINED = {"binance depth update": "btcusdt@depth@100ms"}
 """Fixtures of a bare Binance event, wrapped in the combined-stream frame our connections get."""

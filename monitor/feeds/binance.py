@@ -121,8 +121,6 @@ OI_MIN_INTERVAL_S: Final = 5.0
 _MARKET_CHANNELS: Final = (CHANNEL_MARK, CHANNEL_LIQUIDATION, CHANNEL_AGG_TRADE)
 _NO_STREAMS: Final[tuple[str, ...]] = ()
 _BASE: Final = SizeUnit.BASE  # a constant: the enum lookup is ~0.08 µs in Python 3.11
-_MAX_ID: Final = 2**64 - 1
-"""The largest JSON integer orjson (the precise path) reads as an int; msgspec reads any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,8 +492,8 @@ class BinanceAdapter:
             or ts is None
             or entry.instrument.size_unit is not _BASE
             or not (type(first) is int and type(last) is int and type(prev) is int)
-            or not 0 <= first <= last <= _MAX_ID
-            or not 0 <= prev <= _MAX_ID
+            or not 0 <= first <= last <= wire.MAX_INT
+            or not 0 <= prev <= wire.MAX_INT
         ):
             return None
         update = new_book_update(

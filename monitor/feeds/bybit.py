@@ -311,8 +311,12 @@ class BybitAdapter(StreamedOnly):
 
     def parse(self, conn: str, raw: str | bytes, recv_ns: int) -> Parsed:
         """Decode one frame of connection `conn`; raises only `FeedDecodeError`."""
-        if type(raw) is str and raw.startswith(_TICKER_PREFIX):
-            parsed = self._fast_ticker(conn, raw, recv_ns)
+        if type(raw) is str:
+            parsed = None
+            if raw.startswith(_BOOK_PREFIX):
+                parsed = self._fast_book(conn, raw, recv_ns)
+            elif raw.startswith(_TICKER_PREFIX):
+                parsed = self._fast_ticker(conn, raw, recv_ns)
             if parsed is not None:
                 return parsed
         message = wire.loads(VENUE, raw)
@@ -353,6 +357,41 @@ class BybitAdapter(StreamedOnly):
             oi = both / 2.0  # documented as both sides: halve
         fields = (data.markPrice, data.indexPrice, oi, data.fundingRate, next_ns)
         return _ticker_events(route, snapshot, ts, fields, recv_ns)
+
+    def _fast_book(self, conn: str, raw: str, recv_ns: int) -> Parsed | None:
+        """`_book` of a well-formed frame of a base-unit market; None sends it the precise way."""
+        frame = wire.fast(_BOOK_DECODER, raw)
+        if frame is None:
+            return None
+        route = self._routes.get(conn, {}).get(frame.topic)
+        ts = wire.fast_digits_ms_to_ns(frame.ts)
+        data = frame.data
+        update_id = data.u
+        if (
+            route is None
+            or route.kind != _BOOK
+            or route.instrument.size_unit is not _BASE
+            or ts is None
+            or type(update_id) is not int
+            or not 1 <= update_id <= wire.MAX_INT
+        ):
+            return None
+        constructor: type[BookSnapshot] | type[BookUpdate] = (
+            BookSnapshot if frame.type == "snapshot" or update_id == 1 else BookUpdate
+        )
+        try:
+            event = constructor(
+                venue=VENUE,
+                symbol=route.instrument.symbol,
+                ts_event_ns=ts,
+                ts_recv_ns=recv_ns,
+                bids=data.b,
+                asks=data.a,
+                sequence=update_id,
+            )
+        except InvalidEventError:  # unsorted or crossed: the precise path names it
+            return None
+        return new_parsed(events=(event,), streams=route.streams)
 
     def _unrouted(self, topic: object) -> FeedDecodeError:
         """Why a topic has no route: another channel, or a symbol we never planned."""
@@ -561,6 +600,26 @@ class _FastTicker(msgspec.Struct):
 _TICKER_DECODER: Final = wire.decoder(_FastTicker)
 _TICKER_PREFIX: Final = '{"topic":"tickers.'
 """How Bybit starts every ticker push."""
+
+
+class _FastBookData(msgspec.Struct):
+    """The orderbook fields the fast path uses; levels decode straight to floats."""
+
+    u: wire.Scalar
+    b: wire.Levels
+    a: wire.Levels
+
+
+class _FastBook(msgspec.Struct):
+    topic: str
+    type: Literal["snapshot", "delta"]
+    ts: wire.Scalar
+    data: _FastBookData
+
+
+_BOOK_DECODER: Final = wire.decoder(_FastBook)
+_BOOK_PREFIX: Final = '{"topic":"orderbook.'
+"""How Bybit starts every orderbook push."""
 
 
 def _ticker_fields(data: dict[str, Any]) -> _TickerFields:

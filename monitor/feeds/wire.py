@@ -46,6 +46,9 @@ Size: TypeAlias = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX)]
 """A fast-path size: what `size` accepts (finite, >= 0)."""
 Number: TypeAlias = Annotated[float, msgspec.Meta(ge=-_MAX, le=_MAX)]
 """A fast-path number: what `number` accepts (finite)."""
+MAX_INT: Final = 2**64 - 1
+"""The largest JSON integer orjson (the precise path) reads as an int; msgspec reads any, so
+a fast path that takes a `Scalar` integer checks this bound too."""
 Levels: TypeAlias = tuple[tuple[Price, Size], ...]
 """Fast-path book levels in base units: what `levels` accepts of `[[price, size], ...]` and
 gives back, decoded in C instead of a `float()` per string (a level with more elements is
