@@ -688,6 +688,7 @@ def test_real_capture_parses_with_zero_rejects(name: str, symbol: str) -> None:
             book_tickers += 1
             continue
         parsed = adapter.parse("x", text, recv_ns)  # any other exception fails the test
+        assert parsed == adapter.parse("x", text.encode(), recv_ns)  # bytes: the precise path
         (event,) = parsed.events
         if data["e"] == "depthUpdate":
             assert isinstance(event, BookUpdate)

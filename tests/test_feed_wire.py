@@ -219,6 +219,7 @@ def _hyperliquid() -> VenueAdapter:
 FAST = {
     "binance mark price": (_binance, "market-0", "binance/mark_price_combined.json"),
     "binance depth update": (_binance, "public-0", "binance/depth_update.json"),
+    "binance agg trade": (_binance, "market-0", "binance/agg_trade.json"),
     "hyperliquid asset ctx": (_hyperliquid, "market", "hyperliquid/active_asset_ctx.json"),
     "bybit ticker snapshot": (_bybit, "linear-0", "bybit/tickers_snapshot_single_oi.json"),
     "bybit ticker delta": (_bybit, "linear-0", "bybit/tickers_delta_oi.json"),
@@ -242,11 +243,12 @@ FAST_METHOD = {
 
 OTHER_FAST_METHOD = {
     "binance depth update": "_fast_depth_update",
+    "binance agg trade": "_fast_trade",
     "bybit orderbook snapshot": "_fast_book",
     "bybit orderbook delta": "_fast_book",
 }
 
-COMBINED = {"binance depth update": "btcusdt@depth@100ms"}
+COMBINED = {"binance depth update": "btcusdt@depth@100ms", "binance agg trade": "btcusdt@aggTrade"}
 """Fixtures of a bare Binance event, wrapped in the combined-stream frame our connections get."""
 
 

@@ -120,7 +120,9 @@ OI_MIN_INTERVAL_S: Final = 5.0
 
 _MARKET_CHANNELS: Final = (CHANNEL_MARK, CHANNEL_LIQUIDATION, CHANNEL_AGG_TRADE)
 _NO_STREAMS: Final[tuple[str, ...]] = ()
-_BASE: Final = SizeUnit.BASE  # a constant: the enum lookup is ~0.08 µs in Python 3.11
+_BASE: Final = SizeUnit.BASE  # constants: an enum lookup is ~0.08 µs in Python 3.11
+_BUY: Final = Aggressor.BUY
+_SELL: Final = Aggressor.SELL
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +156,6 @@ class _MarkFrame(msgspec.Struct):
 
 
 _MARK_DECODER: Final = wire.decoder(_MarkFrame)
-_MARK_HINT: Final = "markPrice"
-"""In the first 64 characters of every mark-price frame (stream name or event type)."""
 
 
 class _DepthData(msgspec.Struct):
@@ -178,8 +178,31 @@ class _DepthFrame(msgspec.Struct):
 
 
 _DEPTH_DECODER: Final = wire.decoder(_DepthFrame)
-_DEPTH_HINT: Final = "depthUpdate"
-"""In the first 96 characters of a combined depth frame (after the stream name)."""
+
+
+class _TradeData(msgspec.Struct):
+    """The fields of `trade` and `aggTrade` the fast path uses."""
+
+    e: Literal["trade", "aggTrade"]
+    T: wire.Scalar
+    s: str
+    p: wire.Price
+    q: wire.Size
+    m: wire.Scalar | bool  # kept as sent: the precise path takes a JSON boolean only
+    X: str | None = None  # `trade` only: MARKET, or an insurance-fund / ADL print
+
+
+class _TradeFrame(msgspec.Struct):
+    """A combined-stream trade frame."""
+
+    data: _TradeData
+
+
+_TRADE_DECODER: Final = wire.decoder(_TradeFrame)
+_EVENT_KEY: Final = '"e":"'
+"""Where a frame names its event type: in the first 80 characters, since Binance puts `e`
+first in `data` (after the stream name) or in the frame itself. Which fast path to try is
+told from the name that follows; a frame that does not fit it goes the precise way."""
 
 
 def stream_key(channel: str, symbol: str) -> str:
@@ -434,9 +457,12 @@ class BinanceAdapter:
         """
         if type(raw) is str:
             parsed = None
-            if raw.find(_DEPTH_HINT, 0, 96) >= 0:
+            at = raw.find(_EVENT_KEY, 0, 80) + len(_EVENT_KEY)
+            if raw.startswith("depthUpdate", at):
                 parsed = self._fast_depth_update(raw, recv_ns)
-            elif raw.find(_MARK_HINT, 0, 64) >= 0:
+            elif raw.startswith(("trade", "aggTrade"), at):
+                parsed = self._fast_trade(raw, recv_ns)
+            elif raw.startswith("markPriceUpdate", at):
                 parsed = self._fast_mark_price(raw, recv_ns)
             if parsed is not None:
                 return parsed
@@ -508,6 +534,37 @@ class BinanceAdapter:
             first_sequence=first,
         )
         return new_parsed(events=(update,), streams=entry.depth)
+
+    def _fast_trade(self, raw: str, recv_ns: int) -> Parsed | None:
+        """`_agg_trade` or `_trade` of a well-formed combined frame; None: the precise way."""
+        frame = wire.fast(_TRADE_DECODER, raw)
+        if frame is None:
+            return None
+        m = frame.data
+        entry = self._symbols.get(m.s)
+        ts = wire.fast_ms_to_ns(m.T)
+        maker_is_buyer = m.m
+        aggregated = m.e == "aggTrade"
+        if (
+            entry is None
+            or ts is None
+            or type(maker_is_buyer) is not bool
+            or not (aggregated or m.X == "MARKET")
+        ):
+            return None
+        try:
+            trade = new_trade(
+                venue=VENUE,
+                symbol=entry.instrument.symbol,
+                ts_event_ns=ts,
+                ts_recv_ns=recv_ns,
+                price=m.p,
+                quantity=m.q,
+                aggressor=_SELL if maker_is_buyer else _BUY,
+            )
+        except InvalidEventError:  # a zero quantity: the precise path names it
+            return None
+        return new_parsed(events=(trade,), streams=entry.agg_trade if aggregated else entry.trade)
 
     def _mark_price(self, m: Mapping[str, Any], recv_ns: int) -> Parsed:
         return _mark_events(

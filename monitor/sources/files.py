@@ -7,8 +7,9 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal
 
+import msgspec
 import orjson
 import zstandard
 
@@ -50,8 +51,11 @@ HEAD = 200
 """Bytes of a raw frame searched for its venue's signature."""
 
 
-class Frame(NamedTuple):
-    """One recorded frame: receive time (ns), venue, connection, raw text."""
+class Frame(msgspec.Struct, frozen=True, gc=False):
+    """One recorded frame: receive time (ns), venue, connection, raw text.
+
+    A msgspec struct: built in ~35 ns where a NamedTuple takes ~170, once per frame.
+    """
 
     recv_ns: int
     venue: str
