@@ -21,7 +21,12 @@ from monitor.config import ConfigError, ShardSettings, load_settings
 from monitor.core.contract import PARAM_DOCS, evaluate
 from monitor.errors import InputError
 from monitor.feeds.base import FeedError
-from monitor.input_args import add_input_arguments, instrument_files, table_options
+from monitor.input_args import (
+    add_input_arguments,
+    instrument_files,
+    replay_settings,
+    table_options,
+)
 from monitor.logsetup import setup_logging
 from monitor.replay_serve import add_serve_arguments, replay_serve_main
 from monitor.sharding import shard_plan
@@ -116,7 +121,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format)
     try:
-        settings = load_settings(args.config)
+        settings = replay_settings(args.config)
         if args.snapshot_at and args.snapshot_out is None:
             msg = "--snapshot-at needs --snapshot-out FILE.json"
             raise ConfigError(msg)

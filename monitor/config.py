@@ -82,6 +82,20 @@ class RiskSettings:
     stale_after_s: float = 30.0
 
 
+def topic_prefix(text: str) -> str:
+    """An MQTT topic prefix without its outer slashes.
+
+    Empty would publish at the root (or onto another prefix's topics after a fallback);
+    `+`, `#` and NUL make every topic, the last will included, invalid, so the broker refuses
+    the connection and the sink would retry forever.
+    """
+    prefix = text.strip("/")
+    if not prefix or any(char in prefix for char in "+#\0"):
+        msg = f"an MQTT topic prefix must be non-empty, without +, # or NUL: {text!r}"
+        raise ConfigError(msg)
+    return prefix
+
+
 @dataclass(frozen=True, slots=True)
 class MqttSettings:
     """The MQTT sink; `url` is mqtt://host:port or mqtts://host:port (TLS)."""
@@ -319,6 +333,10 @@ def _settings(raw: dict[str, Any]) -> Settings:
     if risk.interval_s <= 0 or min(sections["mqtt"].outbox_max, sections["webhook"].outbox_max) < 1:
         msg = "risk.interval_s, mqtt.outbox_max and webhook.outbox_max must be positive"
         raise ConfigError(msg)
+    try:
+        topic_prefix(sections["mqtt"].topic_prefix)
+    except ConfigError as exc:
+        raise ConfigError(f"mqtt.topic_prefix: {exc}") from None
     if not any(v.enabled for v in venues.values()):
         msg = "every venue is disabled: nothing to do"
         raise ConfigError(msg)

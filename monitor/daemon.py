@@ -349,17 +349,14 @@ def mqtt_status(mqtt: MqttSink) -> SinkStatus:
 
 def publish_states(
     mqtt: MqttSink, previous: RiskSnapshot, snapshot: RiskSnapshot, low_coverage: float
-) -> int:
-    """Retained state of every market `snapshot` recomputed since `previous`; how many."""
-    queued = 0
+) -> None:
+    """Queue the retained state of every market `snapshot` recomputed since `previous`."""
     for (venue, symbol), market in snapshot.markets.items():
         if previous.markets.get((venue, symbol)) is market:
             continue  # not recomputed since: its state is already out
         levels = {s: snapshot.alert_levels.get((venue, symbol, s), "none") for s in SIDES}
         document = market_document(market, snapshot.ts_ns, levels, low_coverage)
         mqtt.publish_state(venue, symbol, document)
-        queued += 1
-    return queued
 
 
 async def serve_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.app import install_stop_signals
-from monitor.config import DEFAULT_SYMBOLS, ConfigError, Settings, load_settings
+from monitor.config import DEFAULT_SYMBOLS, ConfigError, Settings, load_settings, topic_prefix
 from monitor.core.alerts import Alert, Severity
 from monitor.daemon import Daemon
 from monitor.logsetup import setup_logging
@@ -390,6 +390,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--topic-prefix",
         default=DEFAULT_TOPIC_PREFIX,
+        type=topic_prefix,
         help=f"MQTT topic prefix (default {DEFAULT_TOPIC_PREFIX}, apart from a real daemon's)",
     )
     parser.add_argument(

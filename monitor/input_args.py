@@ -8,13 +8,17 @@ Parsing is kept light: nothing here imports polars or the replay until the optio
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.config import ConfigError
+from monitor.config import ConfigError, Settings, ShardSettings, load_settings
 
 if TYPE_CHECKING:
     from monitor.sources import TableOptions
+
+MAX_UTC_OFFSET_H = 14.0
+"""The widest offset of a civil time zone (UTC+14, Kiribati; the most negative is −12)."""
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +77,18 @@ def table_options(args: argparse.Namespace) -> TableOptions:
             )
             raise ConfigError(msg)
         columns[role] = name
+    if not abs(args.utc_offset) <= MAX_UTC_OFFSET_H:  # also NaN
+        msg = f"--utc-offset takes hours within ±{MAX_UTC_OFFSET_H:g}, not {args.utc_offset!r}"
+        raise ConfigError(msg)
     return TableOptions(
         venue=args.venue, symbol=args.symbol, columns=columns, utc_offset=args.utc_offset
     )
+
+
+def replay_settings(path: str | None) -> Settings:
+    """The configuration of a replay: every market of the input, whatever `[shard]` says.
+
+    A shard splits live markets between processes; a recording is replayed whole, also when
+    the replay runs in a pod whose environment names its shard.
+    """
+    return dataclasses.replace(load_settings(path), shard=ShardSettings())

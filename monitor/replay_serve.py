@@ -42,7 +42,7 @@ from pathlib import Path
 import orjson
 
 from monitor.app import install_stop_signals
-from monitor.config import ConfigError, Settings
+from monitor.config import ConfigError, Settings, topic_prefix
 from monitor.core.alerts import Alert
 from monitor.core.bins import BinGrid
 from monitor.daemon import mqtt_status, publish_states, serve_http
@@ -220,16 +220,13 @@ class ReplayServer:
         if self._listener is not None:
             self._listener(alert)
 
-    def _publish_states(self) -> int:
-        """Retained states of the markets recomputed since the last call; how many."""
+    def _publish_states(self) -> None:
+        """Queue the retained states of the markets recomputed since the last call."""
         snapshot = self.risk_snapshot()
         if self.mqtt is None or snapshot is self._published:
-            return 0
-        queued = publish_states(
-            self.mqtt, self._published, snapshot, self.settings.alerts.low_coverage
-        )
+            return
+        publish_states(self.mqtt, self._published, snapshot, self.settings.alerts.low_coverage)
         self._published = snapshot
-        return queued
 
     async def _follow_states(self) -> None:
         while True:
@@ -241,16 +238,17 @@ class ReplayServer:
         mqtt = self.mqtt
         if mqtt is None:
             return
-        before = mqtt.published["state"]
-        wanted = self._publish_states()
+        self._publish_states()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT_S
-        while len(mqtt.outbox) or mqtt.published["state"] < before + wanted:
+        while len(mqtt.outbox) or mqtt.pending_states:
             if loop.time() >= deadline:
                 log.warning(
-                    "mqtt %s: %d alert(s) not delivered within %g s after the replay; dropped",
+                    "mqtt %s: %d alert(s) and %d state(s) not delivered within %g s after the "
+                    "replay; dropped",
                     mqtt.where,
                     len(mqtt.outbox),
+                    mqtt.pending_states,
                     DRAIN_TIMEOUT_S,
                 )
                 return
@@ -325,6 +323,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--topic-prefix",
         default=DEFAULT_TOPIC_PREFIX,
+        type=topic_prefix,
         metavar="PREFIX",
         help=f"with --mqtt: topic prefix (default {DEFAULT_TOPIC_PREFIX}, apart from a daemon's)",
     )

@@ -78,12 +78,14 @@ async def stop(task: asyncio.Task[None]) -> float:
     return time.monotonic() - started
 
 
-async def eventually(condition, within_s: float = 10.0, what: str = "") -> None:
+async def eventually(
+    condition, within_s: float = 10.0, what: str = "", poll_s: float = 0.01
+) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {within_s}s: {what}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(poll_s)
 
 
 def alert_ids(messages: list[Received]) -> list[str]:
@@ -143,6 +145,42 @@ async def test_state_is_retained_latest_only_and_status_goes_online_then_offline
     assert not sink.connected
     status = await collect(mosquitto, "desk/status", count=1)
     assert (status[0].payload, status[0].retain) == (b"offline", True)
+
+
+async def test_states_replaced_while_sending_are_sent_newest_and_counted_pending(
+    mosquitto, tmp_path
+):
+    """`pending_states` reaches 0 only when the broker holds the newest state of every topic.
+
+    A replay waits on it before it stops the sink; states replaced while older ones were on
+    the wire are not sent stale (they used to be, and counted as if they were the new ones).
+    """
+    sink = make_sink(mosquitto, tmp_path / "mqtt.db", topic_prefix="desk")
+    symbols = [f"S{i}USDT" for i in range(10)]
+    async with running(sink):
+        await eventually(lambda: sink.connected, what="connected")
+        for symbol in symbols:
+            sink.publish_state("binance", symbol, {"version": 1})
+        assert sink.pending_states == len(symbols)
+        # replace the rest while the first ones are on the wire: look at every loop turn
+        await eventually(lambda: sink.published["state"] >= 1, what="first sent", poll_s=0)
+        assert sink.published["state"] < len(symbols), "all sent before they could be replaced"
+        for symbol in symbols:
+            sink.publish_state("binance", symbol, {"version": 2})
+        await eventually(lambda: sink.pending_states == 0, what="every state taken")
+        retained = await collect(mosquitto, "desk/state/#", count=len(symbols))
+    assert {m.topic: orjson.loads(m.payload)["version"] for m in retained} == {
+        f"desk/state/binance/{symbol}": 2 for symbol in symbols
+    }
+    assert sink.published["state"] < 2 * len(symbols)  # the replaced ones were skipped
+
+
+async def test_topic_prefixes_that_would_break_every_topic_are_refused(tmp_path):
+    outbox = Outbox(tmp_path / "mqtt.db", 10)
+    for prefix in ("", "/", "desk/#", "a+b", "nul\0"):
+        with pytest.raises(ConfigError, match="topic prefix"):
+            MqttSink(MqttSettings(topic_prefix=prefix), outbox)
+    assert MqttSink(MqttSettings(topic_prefix="/desk/"), outbox).prefix == "desk"
 
 
 @pytest.mark.parametrize(

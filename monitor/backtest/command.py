@@ -14,8 +14,13 @@ from pathlib import Path
 import orjson
 
 from monitor.backtest.metrics import NS, BurstParams
-from monitor.config import ConfigError, load_settings
-from monitor.input_args import add_input_arguments, instrument_files, table_options
+from monitor.config import ConfigError
+from monitor.input_args import (
+    add_input_arguments,
+    instrument_files,
+    replay_settings,
+    table_options,
+)
 from monitor.logsetup import setup_logging
 
 EXIT_BAD_INPUT = 2
@@ -83,8 +88,8 @@ def add_backtest_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--heatmap-every",
-        help=f"simulated time between heatmap snapshots (default: the period / "
-        f"{HEATMAP_COLUMNS}, in whole risk cycles)",
+        help=f"simulated time between heatmap snapshots, rounded up to whole risk cycles "
+        f"(default: the period / {HEATMAP_COLUMNS})",
     )
     add_input_arguments(parser)
     parser.add_argument(
@@ -104,7 +109,7 @@ def _command(args: argparse.Namespace) -> str:
         if value != default:
             words += [
                 f"--{name.replace('_', '-')}",
-                f"{value:g}" if isinstance(value, float) else value,
+                repr(value) if isinstance(value, float) else value,
             ]
     if args.heatmap_every is not None:
         words += ["--heatmap-every", args.heatmap_every]
@@ -132,7 +137,7 @@ def backtest_main(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_format)
     try:
-        settings = load_settings(args.config)
+        settings = replay_settings(args.config)
         options = BacktestOptions(
             out=args.out,
             params=_params(args),

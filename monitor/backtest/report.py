@@ -76,7 +76,9 @@ class Backtest:
 def run_backtest(settings: Settings, files: Sequence[Path], options: BacktestOptions) -> Backtest:
     """Replay `files`, evaluate the alerts against the liquidation tape, write the report."""
     start_ns, end_ns = _span(files, options.tables)
-    every = options.heatmap_every_ns or _auto_every(settings, end_ns - start_ns)
+    every = _whole_cycles(
+        settings, options.heatmap_every_ns or (end_ns - start_ns) // HEATMAP_COLUMNS
+    )
     snapshot_at = list(range(start_ns + every, end_ns + 1, every))
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="liqmon-backtest-") as scratch:
@@ -169,10 +171,14 @@ def _span(files: Sequence[Path], tables: TableOptions | None) -> tuple[int, int]
     return first, last
 
 
-def _auto_every(settings: Settings, span_ns: int) -> int:
-    """The period over HEATMAP_COLUMNS, a whole number of risk cycles (at least one)."""
+def _whole_cycles(settings: Settings, every_ns: int) -> int:
+    """`every_ns` rounded up to a whole number of risk cycles (at least one).
+
+    A heatmap is taken at the latest cycle: two snapshot times within one cycle would give
+    the same heatmap twice and count its fuel twice in the realisation ratio.
+    """
     cycle = max(1, round(settings.risk.interval_s * NS))
-    return max(1, math.ceil(span_ns / HEATMAP_COLUMNS / cycle)) * cycle
+    return max(1, math.ceil(every_ns / cycle)) * cycle
 
 
 def _has_feed(venue: str, asset: str) -> bool:
@@ -235,7 +241,12 @@ def _alerts(result: ReplayResult) -> pl.DataFrame:
 
 
 def _heatmap_frames(documents: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The heatmap documents as a snapshot frame and an exploded bin frame."""
+    """The heatmap documents as a snapshot frame and an exploded bin frame.
+
+    A market's heatmap at a cycle is kept once even if several snapshot times fell on it
+    (the replay takes each time's latest cycle, and re-check cycles are not evenly spaced).
+    """
+    documents = list({(d["ts_ns"], d["venue"], d["symbol"]): d for d in documents}.values())
     snapshots = pl.DataFrame(
         [
             {k: d[k] for k in ("ts_ns", "venue", "symbol", "price")}

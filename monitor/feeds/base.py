@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, Protocol, TypeAlias, get_args
 
 import msgspec
 
-from monitor.core.events import Event
+from monitor.core.events import Event, InvalidEventError
 from monitor.core.venues import ContractType
 from monitor.errors import MonitorError
 
@@ -97,12 +97,18 @@ class Instrument:
     tick_size: float | None = None
 
     def to_base(self, size: float, price: float) -> float:
-        """Convert a wire size to base units (price is needed for USD-face sizes)."""
+        """Convert a wire size to base units (price is needed for USD-face sizes).
+
+        Adapters check prices before they get here; table readers may not, so a price that
+        cannot convert a USD size is refused here rather than dividing by it.
+        """
         unit = self.size_unit
         if unit is _BASE:
             return size
         if unit is _CONTRACTS:
             return size * self.contract_size
+        if not price > 0:  # also NaN
+            raise InvalidEventError("non_positive_price", f"cannot convert USD size at {price!r}")
         return size * self.contract_size / price
 
 

@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 
 from monitor.backoff import DelayFactory, full_jitter
-from monitor.config import ConfigError, MqttSettings
+from monitor.config import ConfigError, MqttSettings, topic_prefix
 from monitor.core.alerts import Alert
 from monitor.sinks.outbox import Outbox
 from monitor.sinks.payload import alert_document, encode
@@ -97,7 +97,7 @@ class MqttSink:
         userinfo = urlsplit(settings.url)  # mqtt://user:pass@host is accepted too
         self._username = settings.username or unquote(userinfo.username or "")
         self._password = settings.password or unquote(userinfo.password or "")
-        self.prefix = settings.topic_prefix.strip("/") or "liqmon"
+        self.prefix = topic_prefix(settings.topic_prefix)
         own = f"/{topic_part(instance)}" if instance else ""  # one shard of several
         self.status_topic = f"{self.prefix}/status{own}"
         self.connected = False
@@ -107,6 +107,11 @@ class MqttSink:
         self._states: dict[str, bytes] = {}  # topic -> newest unsent summary
         self._wake = asyncio.Event()
         self._stopping = False
+
+    @property
+    def pending_states(self) -> int:
+        """Retained summaries queued and not yet taken by the broker."""
+        return len(self._states)
 
     @property
     def where(self) -> str:
@@ -233,6 +238,8 @@ class MqttSink:
             if items:
                 continue
             for topic, payload in self._pending_states():
+                if self._states.get(topic) is not payload:
+                    continue  # replaced while earlier ones were sent: its newer one comes next
                 await client.publish(topic, payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
                 if self._states.get(topic) is payload:  # not replaced in the meantime
                     del self._states[topic]

@@ -1,0 +1,113 @@
+"""Edges of what `liqmon replay` and `liqmon backtest` are given: bad option values, a price
+of zero in a USD-sized table, a shard configuration, a heatmap period below one risk cycle.
+
+Every file here is CONSTRUCTED in the test (a SIMULATED market), none is real data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_backtest import simulated_recording
+from test_replay import _restore_logging  # noqa: F401 (autouse: `main` sets up logging)
+
+from monitor.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+DERIBIT_INSTRUMENTS = REPO / "tests" / "fixtures" / "deribit" / "instruments.json"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object], str]:
+    """`liqmon ARGV`: exit code, the JSON summary on stdout (empty on errors), stderr."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out.strip() else {}), captured.err
+
+
+def test_a_zero_price_in_a_usd_sized_tardis_file_is_rejected_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deribit sizes are USD: converting them divides by the price, which must be > 0."""
+    path = tmp_path / "deribit_liquidations_2024-12-01_BTC-PERPETUAL.csv"
+    path.write_text(
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+        "deribit,BTC-PERPETUAL,1733000000000000,1733000000000000,1,sell,95000,100\n"
+        "deribit,BTC-PERPETUAL,1733000001000000,1733000001000000,2,sell,0,100\n"
+    )
+    code, summary, _ = run(
+        ["replay", str(path), "--instruments", f"deribit={DERIBIT_INSTRUMENTS}"], capsys
+    )
+    assert code == 0
+    assert summary["events"] == {"Liquidation": 1}
+    assert summary["rejected"] == {"deribit:non_positive_price": 1}
+
+
+@pytest.mark.parametrize("command", ["replay", "backtest"])
+@pytest.mark.parametrize("offset", ["nan", "inf", "1e12", "-14.5"])
+def test_utc_offsets_no_time_zone_has_are_refused(
+    command: str, offset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "binance_btcusdt_oi.csv"
+    path.write_text("time,open_interest\n1733000000,10\n")
+    out = ["--out", str(tmp_path / "report")] if command == "backtest" else []
+    code, _, err = run([command, str(path), *out, "--utc-offset", offset], capsys)
+    assert code == 2
+    assert "--utc-offset takes hours within ±14" in err
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "desk/#", "a+b"])
+def test_topic_prefixes_that_break_mqtt_are_refused_at_start(
+    prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty prefix fell back to the live daemon's `liqmon`; a wildcard made the broker
+    refuse the last will, and the sink retried forever."""
+    monkeypatch.setenv("LIQMON_MQTT__TOPIC_PREFIX", prefix)
+    code, _, err = run(["check-config"], capsys)
+    assert code == 2
+    assert "mqtt.topic_prefix" in err
+    monkeypatch.delenv("LIQMON_MQTT__TOPIC_PREFIX")
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", "x.jsonl", "--mqtt", "mqtt://127.0.0.1:1", "--topic-prefix", prefix])
+    assert exit_.value.code == 2
+    assert "--topic-prefix" in capsys.readouterr().err
+
+
+def test_a_replay_follows_every_market_whatever_the_shard_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A replay started in a pod (shard environment set) still replays the whole input."""
+    recording = tmp_path / "simulated-bybit.jsonl"
+    simulated_recording(recording)
+    code, whole, _ = run(["replay", str(recording)], capsys)
+    assert code == 0
+    monkeypatch.setenv("LIQMON_SHARD__COUNT", "7")
+    for index in range(7):  # BTC lives on exactly one of them; every one replays it
+        monkeypatch.setenv("LIQMON_SHARD__INDEX", str(index))
+        code, sharded, _ = run(["replay", str(recording)], capsys)
+        assert code == 0
+        assert sharded["events"] == whole["events"]
+        assert sharded["skipped"] == whole["skipped"] == {}
+
+
+def test_a_heatmap_period_below_one_risk_cycle_counts_each_heatmap_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Snapshot times within one cycle used to repeat its heatmap and count its fuel twice."""
+    recording = tmp_path / "simulated-bybit.jsonl"
+    simulated_recording(recording)
+    results = {}
+    for every in ("1s", "5s"):  # risk.interval_s is 5 s
+        out = tmp_path / every
+        argv = ["backtest", str(recording), "--out", str(out), "--window", "30s",
+                "--trailing", "5m", "--min-burst-usd", "200000", "--lookback", "5m",
+                "--heatmap-every", every, "--keep-data"]  # fmt: skip
+        code, _, _ = run(argv, capsys)
+        assert code == 0
+        heatmaps = json.loads((out / "data" / "heatmaps.json").read_text())
+        keys = [(h["ts_ns"], h["venue"], h["symbol"]) for h in heatmaps]
+        assert len(keys) == len(set(keys))
+        results[every] = json.loads((out / "backtest.json").read_text())["realisation"]
+    assert results["1s"] == results["5s"]
+    assert any(row["fuel_crossed_usd"] > 0 for row in results["5s"])
