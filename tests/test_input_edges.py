@@ -1,22 +1,28 @@
 """Edges of what `liqmon replay` and `liqmon backtest` are given: bad option values, a price
-of zero in a USD-sized table, a shard configuration, a heatmap period below one risk cycle.
+of zero in a USD-sized table, a shard configuration, a heatmap period below one risk cycle,
+files of different kinds merged.
 
-Every file here is CONSTRUCTED in the test (a SIMULATED market), none is real data.
+The files written here are CONSTRUCTED in the test (a SIMULATED market); the one real file
+is the Bybit capture read from ../shared/data/real.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from real_data import CAPTURES
 from test_backtest import simulated_recording
 from test_replay import _restore_logging  # noqa: F401 (autouse: `main` sets up logging)
 
 from monitor.cli import main
+from monitor.sources import merge, open_source
 
 REPO = Path(__file__).resolve().parent.parent
 DERIBIT_INSTRUMENTS = REPO / "tests" / "fixtures" / "deribit" / "instruments.json"
+BYBIT_CAPTURE = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"  # real
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object], str]:
@@ -111,3 +117,17 @@ def test_a_heatmap_period_below_one_risk_cycle_counts_each_heatmap_once(
         results[every] = json.loads((out / "backtest.json").read_text())["realisation"]
     assert results["1s"] == results["5s"]
     assert any(row["fuel_crossed_usd"] > 0 for row in results["5s"])
+
+
+def test_merged_items_keep_their_own_file(tmp_path: Path) -> None:
+    """Each item of a merge comes with the source it was read from (a liqmon recording is
+    judged strictly, a foreign capture is not): once every item carried the last file's."""
+    recording = tmp_path / "simulated-bybit.jsonl"
+    simulated_recording(recording)
+    sources = [open_source(recording), open_source(BYBIT_CAPTURE)]
+    assert [source.foreign for source in sources] == [False, True]
+    counts = Counter(source.path for _, source in merge(sources))
+    assert counts == {
+        recording: sum(1 for _ in open_source(recording)),
+        BYBIT_CAPTURE: sum(1 for _ in open_source(BYBIT_CAPTURE)),
+    }
