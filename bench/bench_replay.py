@@ -1,13 +1,22 @@
 """Benchmark `liqmon replay`: throughput at --speed max, and peak RSS of a one-day replay.
 
 Usage: python bench/bench_replay.py [--repeat N] [--hours H] [--skip-day] [--keep-day]
+                                    [--breakdown]
 
 Throughput: each input is replayed `--repeat` times in this process (`Replay.run`, as
 `liqmon replay --speed max` runs it: reading and decompressing the file, the adapters, the
 books, the engine, risk cycles every `risk.interval_s` of simulated time, the alert rules),
-default configuration; the median run is printed. "frames/s" counts every frame read;
-"handled/s" leaves out the frames liqmon skips (channels it does not subscribe to, such as
-the captures' `bookTicker`).
+default configuration; the run of median wall-clock rate is printed. "frames/s" counts
+every frame read, per wall-clock second (the target's measure); "handled/s" leaves out
+the frames liqmon skips (channels it does not subscribe to, such as the captures'
+`bookTicker`); "frames/CPU-s" is the median over the runs of frames per second of this
+process's CPU time, which a shared machine's load does not stretch. The load average
+is printed before and after.
+
+`--breakdown`: one more (untimed) replay per input with process CPU time counted apart in
+opening each venue (`Replay._open_venue`: the recorded instruments answer, plans) and in
+the risk cycles (`Engine.cycle`), to show what of a short input's time does not grow with
+its frames.
 
 Peak RSS: there is no one-day real capture, so a one-day SIMULATED recording is built from
 the real Binance BTCUSDT capture (345 s): its depth and trade frames (the skipped
@@ -36,6 +45,7 @@ from typing import Any
 import orjson
 
 from monitor.config import Settings, load_settings
+from monitor.engine import Engine
 from monitor.replay import Replay, ReplayOptions, ReplayResult
 from monitor.sources import open_source
 
@@ -88,18 +98,24 @@ INPUT_LEGS: list[Callable[[], list[Input]]] = [raw_capture_inputs, tardis_inputs
 # ---------------------------------------------------------------------- throughput
 
 
-def replay_once(settings: Settings, files: tuple[Path, ...]) -> ReplayResult:
-    """One replay at --speed max, no outputs."""
-    return Replay(settings, ReplayOptions()).run([open_source(path) for path in files])
+def replay_once(settings: Settings, files: tuple[Path, ...]) -> tuple[ReplayResult, float]:
+    """One replay at --speed max, no outputs; with the process CPU seconds of `run`."""
+    sources = [open_source(path) for path in files]
+    replay = Replay(settings, ReplayOptions())
+    started = time.process_time()
+    result = replay.run(sources)
+    return result, time.process_time() - started
 
 
 def throughput(settings: Settings, leg: Input, repeat: int) -> dict[str, float]:
-    """Median frames/s (all and handled) over `repeat` runs."""
+    """Median frames/s (all and handled, wall clock; all, CPU time) over `repeat` runs."""
     runs = []
+    cpu_rates = []
     for _ in range(repeat):
-        result = replay_once(settings, leg.files)
+        result, cpu_s = replay_once(settings, leg.files)
         skipped = sum(result.skipped.values())
         runs.append((result.frames_per_s, (result.frames - skipped) / result.wall_s, result))
+        cpu_rates.append(result.frames / cpu_s)
     runs.sort(key=lambda run: run[0])
     rate, handled_rate, result = runs[len(runs) // 2]
     return {
@@ -109,7 +125,48 @@ def throughput(settings: Settings, leg: Input, repeat: int) -> dict[str, float]:
         "wall_s": result.wall_s,
         "frames_per_s": rate,
         "handled_per_s": handled_rate,
+        "frames_per_cpu_s": statistics.median(cpu_rates),
         "spread": (runs[-1][0] - runs[0][0]) / statistics.median(r[0] for r in runs),
+    }
+
+
+class _CpuClock:
+    """Process CPU seconds spent inside the wrapped functions."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - started
+
+        return timed
+
+
+def breakdown(settings: Settings, leg: Input) -> dict[str, float]:
+    """CPU seconds of one replay: in all, opening venues, risk cycles (see the docstring)."""
+    opening, cycles = _CpuClock(), _CpuClock()
+    open_venue, cycle = Replay._open_venue, Engine.cycle
+    Replay._open_venue = opening.wrap(open_venue)  # type: ignore[method-assign]
+    Engine.cycle = cycles.wrap(cycle)  # type: ignore[method-assign]
+    try:
+        result, total = replay_once(settings, leg.files)
+    finally:
+        Replay._open_venue = open_venue  # type: ignore[method-assign]
+        Engine.cycle = cycle  # type: ignore[method-assign]
+    rest = total - opening.seconds - cycles.seconds
+    return {
+        "frames": result.frames,
+        "total_ms": 1e3 * total,
+        "open_ms": 1e3 * opening.seconds,
+        "cycles_ms": 1e3 * cycles.seconds,
+        "rest_ms": 1e3 * rest,
+        "frames_per_cpu_s": result.frames / total,
+        "rest_frames_per_cpu_s": result.frames / rest,
     }
 
 
@@ -213,6 +270,11 @@ def day_rss(path: Path) -> dict[str, float]:
 # ---------------------------------------------------------------------- main
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def main() -> None:
     """Run the legs and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -220,19 +282,42 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0, help="length of the simulated day")
     parser.add_argument("--skip-day", action="store_true", help="throughput only")
     parser.add_argument("--keep-day", type=Path, help="write the simulated day here and keep it")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="CPU time of venue opening and risk cycles"
+    )
     args = parser.parse_args()
     settings = load_settings(None, environ={})
     print(f"liqmon replay benchmark: CPython {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"load average before: {_load()}")
     print()
-    print("| input | frames | handled | risk cycles | frames/s | handled/s | spread | target |")
-    print("|---|---|---|---|---|---|---|---|")
-    for leg_inputs in INPUT_LEGS:
-        for leg in leg_inputs():
-            r = throughput(settings, leg, args.repeat)
+    print(
+        "| input | frames | handled | risk cycles | frames/s | handled/s | frames/CPU-s "
+        "| spread | target |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    legs = [leg for leg_inputs in INPUT_LEGS for leg in leg_inputs()]
+    for leg in legs:
+        r = throughput(settings, leg, args.repeat)
+        print(
+            f"| {leg.label} | {r['frames']:,} | {r['handled']:,} | {r['cycles']:,} "
+            f"| {r['frames_per_s']:,.0f} | {r['handled_per_s']:,.0f} "
+            f"| {r['frames_per_cpu_s']:,.0f} | {100 * r['spread']:.0f} % | >= 50,000 |"
+        )
+    print()
+    print(f"load average after: {_load()}")
+    if args.breakdown:
+        print()
+        print(
+            "| input | CPU ms | opening venues ms | risk cycles ms | rest ms "
+            "| frames/CPU-s | frames/CPU-s of the rest |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for leg in legs:
+            b = breakdown(settings, leg)
             print(
-                f"| {leg.label} | {r['frames']:,} | {r['handled']:,} | {r['cycles']:,} "
-                f"| {r['frames_per_s']:,.0f} | {r['handled_per_s']:,.0f} "
-                f"| {100 * r['spread']:.0f} % | >= 50,000 |"
+                f"| {leg.label} | {b['total_ms']:.1f} | {b['open_ms']:.1f} "
+                f"| {b['cycles_ms']:.1f} | {b['rest_ms']:.1f} | {b['frames_per_cpu_s']:,.0f} "
+                f"| {b['rest_frames_per_cpu_s']:,.0f} |"
             )
     if args.skip_day:
         return
