@@ -29,8 +29,9 @@ Deribit's inverse perpetuals, so those go through the instrument's contract size
 sides (see `monitor.feeds.bybit`): halved. UNCONFIRMED (the docs say only "as provided by
 exchange"): that Tardis passes Bybit's two-sided figure and OKX's contracts through unchanged.
 Exchange ids map to venues by `TARDIS_VENUES`; any other exchange keeps its id and is
-skipped by the replay as an unknown venue. Symbols are the exchanges' own spelling, as in
-liqmon's configuration.
+skipped by the replay as an unknown venue, under `tardis/<id>` when the id is a liqmon venue's
+name (Tardis's `binance` is Binance spot, not liqmon's USD-M).
+Symbols are the exchanges' own spelling, as in liqmon's configuration.
 
 **Plain tables** (`TableSource`): CSV with a header, Parquet, Feather (Arrow IPC) or the
 freqtrade JSON layout (`[[open_time_ms, open, high, low, close, volume], ...]`). Column
@@ -50,16 +51,20 @@ columns hold decides the kind:
 - **book** (price, quantity and a side or type column of Bid/Ask): one full book per
   distinct time.
 
-Times: epoch numbers (s, ms, µs or ns by magnitude), datetimes, or text (ISO 8601; a time
-written without an offset is UTC, or `TableOptions.utc_offset` hours east of it). Venue:
+Times, read cell by cell: epoch numbers (s, ms, µs or ns by each number's magnitude,
+`epoch_ns`), datetimes, or text (ISO 8601); a time without an offset (naive text or datetime)
+is UTC, or `TableOptions.utc_offset` hours east of it. A time before 2009, past 2262 or cut off
+from the median row by a gap of over a year (`plausible_times`; a Tardis file block by block)
+is a bad timestamp. Venue:
 `TableOptions.venue`, else the first venue name in the file's path
 (`binance_um_.../x.csv` → binance). Symbol: `TableOptions.symbol`, else a symbol column,
 else the freqtrade file name (`BTC_USDT_USDT-1h-mark` → BTCUSDT; on Hyperliquid BTC), else
 a `<coin>usdt` / `<coin>usdc` part of the path.
 
-A row with an unreadable number, time or side is dropped and counted in `rejected` by
-(venue, reason), logged once per reason with its line. A file without the columns its kind
-needs, cut short, or unreadable raises `SourceError` naming the file (and line).
+A row with an unreadable number, time or side, or an empty symbol cell, is dropped and
+counted in `rejected` by (venue, reason), logged once per reason with its line. A file
+without the columns its kind needs, cut short, or unreadable raises `SourceError` naming the
+file (and line).
 """
 
 from __future__ import annotations
@@ -101,6 +106,15 @@ Kind = Literal["mark", "open_interest", "liquidation", "trade", "funding", "book
 TableFormat = Literal["tardis", "csv", "parquet", "feather", "freqtrade"]
 
 NS_PER_US = 1_000
+EARLIEST_NS = 1_230_768_000 * 1_000_000_000
+"""2009-01-01T00:00:00Z: no crypto market data is older, so an earlier time is a bad cell."""
+LATEST_NS = 2**63 - 1
+"""The last time an int64 of nanoseconds holds (2262-04-11)."""
+EPOCH_UNITS = ((10**11, 1_000_000_000), (10**14, 1_000_000), (10**17, 1_000))
+"""(magnitude below which, ns per unit) of epoch numbers: s, ms, µs; anything larger is ns."""
+MAX_TIME_GAP_NS = 366 * 86_400 * 1_000_000_000
+"""A gap in a file's times longer than this cuts the rows beyond it off as implausible."""
+UTF8_BOM = b"\xef\xbb\xbf"
 TARDIS_BLOCK = 8 << 20
 """Bytes of CSV text parsed at once from a Tardis file."""
 TARDIS_HEADER = b"exchange,symbol,timestamp,local_timestamp,"
@@ -112,6 +126,8 @@ TARDIS_VENUES = {
     "hyperliquid": "hyperliquid",
 }
 """Tardis exchange ids of the venues liqmon speaks (USD-M futures for Binance)."""
+TARDIS_FOREIGN_PREFIX = "tardis/"
+"""Before an unmapped Tardis id that is a liqmon venue's name (Tardis's `binance` is spot)."""
 TARDIS_OI_FACTOR = {"bybit": 0.5}
 """Open interest as Tardis passes it on, to one side (Bybit's figure counts both)."""
 VENUE_NAMES = ("binance", "bybit", "okx", "deribit", "hyperliquid")
@@ -155,6 +171,52 @@ _SIDES = {
     "long": "long",
     "short": "short",
 }
+
+
+def epoch_ns(value: int | float) -> int | None:
+    """Nanoseconds of an epoch number in s, ms, µs or ns, the unit told by its own magnitude.
+
+    None when it is no time market data can have: not finite, before `EARLIEST_NS`, or past
+    `LATEST_NS`. Every unit's plausible values lie inside its own band of `EPOCH_UNITS`, so
+    the unit is decided per value and one odd row never changes how another reads.
+    Integers are scaled exactly; a float is scaled as a float (its precision is all it has).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    ns_per_unit = next((ns for below, ns in EPOCH_UNITS if abs(value) < below), 1)
+    ns = value * ns_per_unit if isinstance(value, int) else round(value * ns_per_unit)
+    return ns if EARLIEST_NS <= ns <= LATEST_NS else None
+
+
+def plausible_times(ns: pl.Series) -> pl.Series:
+    """`ns` (epoch ns, nulls allowed) with the implausible times nulled.
+
+    Implausible: before `EARLIEST_NS`, or cut off from the median row by a gap of more than
+    `MAX_TIME_GAP_NS` between neighbouring times. A mistyped year or a unit slip in a few rows
+    thus cannot stretch a replay across decades, whatever the rows' order; the rule needs no
+    wall clock (the answer depends on the file alone) and holds while most rows are sound.
+    """
+    ordered = ns.filter(ns >= EARLIEST_NS).sort()
+    if ordered.is_empty():
+        return ns.clear(len(ns))
+    middle = (len(ordered) - 1) // 2
+    breaks = (ordered.diff() > MAX_TIME_GAP_NS).arg_true()
+    first = breaks.filter(breaks <= middle).max()
+    end = breaks.filter(breaks > middle).min()
+    lowest = ordered[first if isinstance(first, int) else 0]
+    highest = ordered[(end if isinstance(end, int) else len(ordered)) - 1]
+    kept = pl.select(pl.when(ns.is_between(lowest, highest)).then(ns).alias(ns.name))
+    return kept.to_series()
+
+
+def _tardis_ns(column: str) -> pl.Expr:
+    """A Tardis µs column in ns; null when unreadable or outside the times an int64 ns holds.
+
+    The range is checked before multiplying: the product would wrap around silently.
+    """
+    us = pl.col(column).cast(pl.Int64, strict=False)
+    sane = us.is_between(EARLIEST_NS // NS_PER_US, LATEST_NS // NS_PER_US)
+    return pl.when(sane).then(us * NS_PER_US)
 
 
 @dataclass(frozen=True)
@@ -271,12 +333,15 @@ def book_event(record: Record, instrument: Instrument) -> BookSnapshot:
 
 
 def table_format(head: bytes) -> TableFormat | None:
-    """The table layout of a file from its first (decompressed) bytes; None: not a table."""
+    """The table layout of a file from its first (decompressed) bytes; None: not a table.
+
+    Text may start with a UTF-8 byte order mark (Excel's "CSV UTF-8" writes one).
+    """
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.startswith((b"ARROW1", b"FEA1")):
         return "feather"
-    text = head.lstrip()
+    text = head.removeprefix(UTF8_BOM).lstrip()
     if text.startswith(TARDIS_HEADER):
         return "tardis"
     if text.startswith(b"[") and re.match(rb"\[\s*\[\s*-?\d", text):
@@ -338,7 +403,7 @@ class TableSource:
             raise SourceError(self.path, None, f"cannot read: {exc}") from exc
         except Exception as exc:  # zlib / zstd errors: damaged data
             raise SourceError(self.path, None, f"damaged compressed data: {exc}") from exc
-        return b"".join(parts)
+        return b"".join(parts).removeprefix(UTF8_BOM)
 
     def _csv(self, data: bytes, first_line: int = 1) -> pl.DataFrame:
         """Every column as text; a last line cut short is an error naming it.
@@ -369,7 +434,7 @@ class TableSource:
         """The file in blocks of about `TARDIS_BLOCK` bytes of whole lines.
 
         Each block is parsed by polars under the file's header, so memory stays bounded
-        whatever the size of the file.
+        whatever the size of the file; times are checked for plausibility block by block.
         """
         header = b""
         pending = b""
@@ -383,7 +448,7 @@ class TableSource:
                     if not header:
                         if b"\n" not in pending:
                             continue
-                        header, _, pending = pending.partition(b"\n")
+                        header, _, pending = pending.removeprefix(UTF8_BOM).partition(b"\n")
                         header += b"\n"
                         line += 1
                     if len(pending) < TARDIS_BLOCK:
@@ -405,7 +470,7 @@ class TableSource:
         except (zlib.error, zstandard.ZstdError) as exc:
             raise SourceError(self.path, line, f"damaged compressed data: {exc}") from exc
         if not header:
-            header, pending = pending, b""
+            header, pending = pending.removeprefix(UTF8_BOM), b""
         reader = reader or self._tardis_reader(header)
         if pending.strip():
             yield from self._tardis_block(reader, header + pending, line)
@@ -444,10 +509,19 @@ class TableSource:
     ) -> list[Record]:
         """Records of one block (header + whole lines from file line `line`), sorted."""
         frame = self._csv(data, line - 1).with_row_index("_line", offset=line)
+        exchange = pl.col("exchange")
+        unmapped = (
+            pl.when(exchange.is_in(VENUE_NAMES))
+            .then(pl.lit(TARDIS_FOREIGN_PREFIX) + exchange)
+            .otherwise(exchange)
+        )
         frame = frame.with_columns(
-            pl.col("exchange").replace_strict(TARDIS_VENUES, default=pl.col("exchange")),
-            (pl.col("timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("ts"),
-            (pl.col("local_timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("recv"),
+            exchange.replace_strict(TARDIS_VENUES, default=unmapped),
+            _tardis_ns("timestamp").alias("ts"),
+            _tardis_ns("local_timestamp").alias("recv"),
+        )
+        frame = frame.with_columns(
+            plausible_times(frame.get_column("ts")), plausible_times(frame.get_column("recv"))
         )
         frame = self._drop_bad(frame, ["ts", "recv"], "bad_timestamp", venue_column="exchange")
         records = reader(frame)
@@ -487,7 +561,7 @@ class TableSource:
     def _tardis_ticker(self, frame: pl.DataFrame) -> list[Record]:
         numbers = ["funding_rate", "open_interest", "index_price", "mark_price"]
         frame = self._numbers(frame, numbers, "exchange").with_columns(
-            (pl.col("funding_timestamp").cast(pl.Int64, strict=False) * NS_PER_US).alias("next")
+            _tardis_ns("funding_timestamp").alias("next")
         )
         records: list[Record] = []
         add = records.append
@@ -589,12 +663,13 @@ class TableSource:
                 msg = f"candle {number} is not [open_time_ms, open, high, low, close, volume]"
                 raise SourceError(self.path, 1, msg)
         names = ["date", "open", "high", "low", "close", "volume"]
-        columns = {
-            n: [row[i] if i < len(row) else None for row in rows] for i, n in enumerate(names)
-        }
+        # floats throughout: exact for every millisecond time, and a time written as a float
+        # or too large for an int64 becomes a bad row, not an error
         return pl.DataFrame(
-            columns,
-            schema={"date": pl.Int64, **dict.fromkeys(names[1:], pl.Float64)},
+            [
+                pl.Series(n, [row[i] if i < len(row) else None for row in rows], pl.Float64)
+                for i, n in enumerate(names)
+            ]
         )
 
     def _roles(self, frame: pl.DataFrame) -> dict[str, str]:
@@ -634,38 +709,67 @@ class TableSource:
         raise SourceError(self.path, 1, msg)
 
     def _times(self, column: pl.Series) -> pl.Series:
-        """Epoch ns of a time column of any supported type (null where unreadable)."""
+        """Epoch ns of a time column of any supported type, read row by row.
+
+        Null where a cell is unreadable or implausible (`plausible_times`): that row alone is
+        dropped.
+        """
         dtype = column.dtype
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
-                column = column.dt.replace_time_zone("UTC")
-            return column.dt.cast_time_unit("ns").dt.epoch("ns")
-        if dtype == pl.String:
-            numeric = column.str.strip_chars().cast(pl.Float64, strict=False)
-            if numeric.null_count() == column.null_count():
-                column = numeric
+                naive = column.dt.replace_time_zone("UTC").dt.cast_time_unit("ns").dt.epoch("ns")
+                ns = naive - self._utc_offset_ns()
             else:
-                offset_s = round(self.options.utc_offset * 3600)
-                first = column.drop_nulls().head(1).to_list()
-                has_offset = bool(first) and bool(re.search(r"(Z|[+-]\d\d:?\d\d)$", first[0]))
-                parsed = column.str.strip_chars().str.to_datetime(
-                    strict=False, time_zone="UTC", time_unit="ns"
-                )
-                ns = parsed.dt.epoch("ns")
-                return ns if has_offset else ns - offset_s * 1_000_000_000
-        if not column.dtype.is_numeric():
+                ns = column.dt.cast_time_unit("ns").dt.epoch("ns")
+        elif dtype == pl.String:
+            ns = self._text_times(column.str.strip_chars())
+        elif dtype.is_numeric():
+            values = column.to_list() if dtype.is_integer() else column.cast(pl.Float64).to_list()
+            ns = pl.Series([None if v is None else epoch_ns(v) for v in values], dtype=pl.Int64)
+        else:
             raise SourceError(self.path, None, f"time column of type {dtype}")
-        numbers = column.cast(pl.Float64, strict=False)
-        top = numbers.abs().max()
-        scale = 1e9
-        if isinstance(top, float):
-            if top >= 1e17:
-                scale = 1.0
-            elif top >= 1e14:
-                scale = 1e3
-            elif top >= 1e11:
-                scale = 1e6
-        return (numbers * scale).round(0).cast(pl.Int64, strict=False)
+        return plausible_times(ns)
+
+    def _text_times(self, text: pl.Series) -> pl.Series:
+        """Epoch ns of time cells written as epoch numbers or dates, each cell on its own.
+
+        A date with an offset (`Z`, `+05:30`) is read as written, one without is
+        `TableOptions.utc_offset` hours east of UTC; epoch numbers go through `epoch_ns`.
+        """
+        whole = text.cast(pl.Int64, strict=False).to_list()
+        number = text.cast(pl.Float64, strict=False)
+        epochs = pl.Series(
+            [
+                None if f is None else epoch_ns(f if i is None else i)
+                for i, f in zip(whole, number.to_list(), strict=True)
+            ],
+            dtype=pl.Int64,
+        )
+        date = pl.col("text").is_not_null() & pl.col("number").is_null()
+        zoned = pl.col("text").str.contains(r"(Z|[+-]\d\d:?\d\d)$")
+
+        def parsed(rows: pl.Expr) -> pl.Expr:
+            # apart, so that the format polars infers from a group's first cell fits the group
+            as_date = (
+                pl.when(rows)
+                .then(pl.col("text"))
+                .str.to_datetime(strict=False, time_zone="UTC", time_unit="ns")
+            )
+            return as_date.dt.epoch("ns")
+
+        columns = pl.DataFrame({"text": text, "number": number, "epoch": epochs})
+        times = columns.select(
+            pl.coalesce(
+                "epoch",
+                parsed(date & zoned),
+                parsed(date & ~zoned) - self._utc_offset_ns(),
+            )
+        )
+        return times.to_series()
+
+    def _utc_offset_ns(self) -> int:
+        """`TableOptions.utc_offset` in ns (whole seconds), for times written without one."""
+        return round(self.options.utc_offset * 3600) * 1_000_000_000
 
     def _table_venue(self) -> str:
         venue = self.options.venue
@@ -679,9 +783,16 @@ class TableSource:
         msg = "cannot tell the venue of this table: pass --venue (or name it in the path)"
         raise SourceError(self.path, None, msg)
 
-    def _table_symbol(self, venue: str) -> str | None:
+    def _table_symbol(self, venue: str, roles: Mapping[str, str]) -> str | None:
+        """`--symbol`, else None if a symbol column gives it per row, else one from the path.
+
+        README's order: an explicit symbol beats the file's own column, which beats a guess
+        from the name. None too when the path tells none.
+        """
         if self.options.symbol:
             return self.options.symbol
+        if "symbol" in roles:
+            return None
         match = _FREQTRADE_NAME.match(self.path.name)
         if match is not None:
             base, quote = match.group(1), match.group(2)
@@ -700,7 +811,7 @@ class TableSource:
         roles = self._roles(frame)
         kind = self._table_kind(frame, roles)
         frame = frame.with_row_index("_line", offset=2 if self.format == "csv" else 1)
-        symbol = self._table_symbol(venue)
+        symbol = self._table_symbol(venue, roles)
         if symbol is None and "symbol" not in roles:
             msg = "cannot tell the symbol of this table: pass --symbol (or a symbol column)"
             raise SourceError(self.path, None, msg)
@@ -713,13 +824,14 @@ class TableSource:
             ", ".join(f"{role}={column}" for role, column in sorted(roles.items())),
         )
         time = self._times(frame.get_column(roles["time"])).alias("ts")
-        symbols = (
-            pl.lit(symbol, dtype=pl.String)
-            if symbol is not None
-            else pl.col(roles["symbol"]).cast(pl.String).str.strip_chars()
-        )
+        if symbol is not None:
+            symbols = pl.lit(symbol, dtype=pl.String)
+        else:
+            cell = pl.col(roles["symbol"]).cast(pl.String).str.strip_chars()
+            symbols = pl.when(cell.str.len_bytes() > 0).then(cell)  # empty: a missing field
         frame = frame.with_columns(time, symbols.alias("sym"))
-        frame = self._drop_bad(frame, ["ts", "sym"], "bad_timestamp")
+        frame = self._drop_bad(frame, ["ts"], "bad_timestamp")
+        frame = self._drop_bad(frame, ["sym"], "missing_field")
         if kind in ("mark", "funding"):
             return self._klines(frame, roles, venue, kind)
         if kind == "open_interest":
