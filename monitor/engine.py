@@ -109,6 +109,15 @@ class RiskSchedule:
         else:
             self.last_recheck_ns = now_ns
 
+    def skip_until(self, until_ns: int) -> int:
+        """Move the next full cycle to the last one of the cadence at or before `until_ns`.
+
+        For a replay crossing a long stretch without input; how many cycles were left out.
+        """
+        skipped = max(0, (until_ns - self.next_full_ns) // self.interval_ns)
+        self.next_full_ns += skipped * self.interval_ns
+        return skipped
+
 
 def params_for(venue: str, asset: str) -> VenueParams:
     """Default ledger parameters; an asset without its own defaults borrows the venue's BTC.

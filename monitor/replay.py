@@ -43,6 +43,7 @@ import contextlib
 import logging
 import math
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -100,6 +101,14 @@ QUOTES = ("USDT", "USDC", "USD", "PERP")
 FOREIGN_SKIPS = ("unknown_message", "unknown_symbol")
 PROGRESS_EVERY_S = 0.5
 FLUSH_ROWS = 200_000
+IDLE_CYCLES_NS = 3_600 * NS
+"""Risk cycles run this long past the last input, then wait for the next one.
+
+By then every market is stale (marks after `risk.stale_after_s`, open interest after twice
+that) and, while stale, no alert can change: later cycles would repeat the last one. Replays
+of daily candles or of files with wide gaps would otherwise spend their time on them (0.4 ms
+a cycle for one market: 7 s per idle day), and a stray timestamp decades away would hang.
+"""
 
 
 class ReplayError(MonitorError):
@@ -369,7 +378,7 @@ class ReplayOptions:
     progress: bool = False
     instruments: Mapping[str, Path] = field(default_factory=dict)  # venue -> saved answer
     on_alert: Callable[[Alert], None] | None = None
-    stopped: Callable[[], bool] | None = None  # checked per frame (another thread's stop)
+    stop: threading.Event | None = None  # set by another thread: end the replay early
 
 
 @dataclass
@@ -386,6 +395,7 @@ class ReplayResult:
     skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
     unsent_frames: int = 0
     events: Counter[str] = field(default_factory=Counter)
+    idle_cycles_skipped: int = 0
 
     @property
     def frames_per_s(self) -> float:
@@ -401,6 +411,7 @@ class ReplayResult:
             "start": None if self.start_ns is None else iso_time(self.start_ns),
             "end": None if self.end_ns is None else iso_time(self.end_ns),
             "risk_cycles": self.cycles,
+            "idle_cycles_skipped": self.idle_cycles_skipped,
             "alerts": dict(Counter(a.severity.value for a in self.alerts)),
             "events": dict(self.events),
             "rejected": {f"{v}:{r}": n for (v, r), n in sorted(self.rejected.items())},
@@ -446,9 +457,9 @@ class Replay:
             if self.options.alerts_out is not None:
                 self.options.alerts_out.parent.mkdir(parents=True, exist_ok=True)
                 self._alerts_file = stack.enter_context(self.options.alerts_out.open("wb"))
-            stopped = self.options.stopped
+            stop = self.options.stop
             for frame, source in merge(sources):
-                if stopped is not None and stopped():
+                if stop is not None and stop.is_set():
                     break  # the outputs hold what was replayed so far
                 self.rejects.foreign = source.foreign
                 self._frame(frame)
@@ -471,8 +482,8 @@ class Replay:
         if result.start_ns is None:
             self._start(recv_ns)
         if recv_ns > self.now_ns:
-            if self.options.speed is not None:
-                self._pace(recv_ns)
+            if self.options.speed is not None and not self._pace(recv_ns):
+                return  # stopped while waiting for this frame's time: not replayed
             self._cycles_until(recv_ns)
             self.now_ns = recv_ns
         result.frames += 1
@@ -505,15 +516,22 @@ class Replay:
         self.engine = Engine(risk, self.settings.alerts, started_ns=recv_ns)
         self.schedule = RiskSchedule.start(risk, recv_ns)
 
-    def _pace(self, recv_ns: int) -> None:
-        """`--speed N`: sleep until the wall clock catches up with N × simulated time."""
-        speed = self.options.speed
+    def _pace(self, recv_ns: int) -> bool:
+        """`--speed N`: wait until the wall clock catches up with N × simulated time.
+
+        On the stop event when there is one, so a stop ends a long wait at once; False then.
+        """
+        speed, stop = self.options.speed, self.options.stop
         if speed is None or self.result.start_ns is None:
-            return
+            return True
         target = (recv_ns - self.result.start_ns) / NS / speed
         ahead = target - (time.perf_counter() - self._wall_start)
-        if ahead > 0:
+        if ahead <= 0:
+            return True
+        if stop is None:
             time.sleep(ahead)
+            return True
+        return not stop.wait(ahead)
 
     def _instruments_answer(self, frame: Frame) -> bool:
         """Keep a venue's recorded instruments answer until its first frame; True if it was."""
@@ -639,7 +657,12 @@ class Replay:
         schedule, engine = self.schedule, self.engine
         assert schedule is not None
         assert engine is not None
+        idle_until = self.now_ns + IDLE_CYCLES_NS  # self.now_ns: the latest input so far
         while (due := schedule.due()) <= now_ns:
+            if due > idle_until:
+                self._skip_idle(schedule, now_ns)
+                idle_until = now_ns
+                continue
             self._take_snapshots(due)
             full = schedule.full_due(due)
             snapshot, alerts = engine.cycle(due, self.book_view, moved_only=not full)
@@ -650,6 +673,19 @@ class Replay:
             if self._risk is not None:
                 for row in _risk_rows(snapshot):
                     self._risk.add(row)
+
+    def _skip_idle(self, schedule: RiskSchedule, now_ns: int) -> None:
+        """Leave out the cycles of a long stretch without input, up to the last before it ends."""
+        skipped = schedule.skip_until(now_ns)
+        if skipped and not self.result.idle_cycles_skipped:
+            log.info(
+                "no input from %s to %s: risk cycles past the first %g h of a stretch without "
+                "input are left out (every market is stale by then; counted in the summary)",
+                iso_time(self.now_ns),
+                iso_time(now_ns),
+                IDLE_CYCLES_NS / NS / 3_600,
+            )
+        self.result.idle_cycles_skipped += skipped
 
     def book_view(self, market: tuple[str, str]) -> DepthView | None:
         """A market's synced book as sorted arrays (None while it has none or resyncs).

@@ -107,9 +107,7 @@ class ReplayServer:
         self._stop_replay = threading.Event()
         self.replay = Replay(
             self.settings,
-            dataclasses.replace(
-                options, on_alert=self._from_worker, stopped=self._stop_replay.is_set
-            ),
+            dataclasses.replace(options, on_alert=self._from_worker, stop=self._stop_replay),
         )
         self._empty = RiskSnapshot.empty(BinGrid())
         self._published = self._empty  # the snapshot whose states went to MQTT last

@@ -1,6 +1,6 @@
 """Edges of what `liqmon replay` and `liqmon backtest` are given: bad option values, a price
 of zero in a USD-sized table, a shard configuration, a heatmap period below one risk cycle,
-files of different kinds merged.
+files of different kinds merged, a long gap in the input.
 
 The files written here are CONSTRUCTED in the test (a SIMULATED market); the one real file
 is the Bybit capture read from ../shared/data/real.
@@ -8,6 +8,7 @@ is the Bybit capture read from ../shared/data/real.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,9 @@ from test_backtest import simulated_recording
 from test_replay import _restore_logging  # noqa: F401 (autouse: `main` sets up logging)
 
 from monitor.cli import main
+from monitor.config import load_settings
+from monitor.replay import ReplayOptions
+from monitor.replay_serve import ReplayServer, ServeOptions
 from monitor.sources import merge, open_source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,3 +135,38 @@ def test_merged_items_keep_their_own_file(tmp_path: Path) -> None:
         recording: sum(1 for _ in open_source(recording)),
         BYBIT_CAPTURE: sum(1 for _ in open_source(BYBIT_CAPTURE)),
     }
+
+
+@pytest.mark.asyncio
+async def test_a_stop_ends_a_paced_replay_waiting_out_a_gap(tmp_path: Path) -> None:
+    """At --speed 1 a one-hour gap is a one-hour wait in the worker thread; a stop (SIGINT,
+    SIGTERM) must end it at once, not when the next frame is due."""
+    path = tmp_path / "binance_btcusdt_oi.csv"
+    path.write_text("time,open_interest\n1733000000,10\n1733003600,11\n")
+    settings = load_settings(None, environ={})
+    server = ReplayServer(settings, ReplayOptions(speed=1.0), ServeOptions(port=0), tmp_path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.run([open_source(path)], stop))
+    try:
+        await asyncio.wait_for(server.started.wait(), 10.0)
+        await asyncio.sleep(0.5)  # the worker is waiting for the second row now
+        stop.set()
+        result = await asyncio.wait_for(task, 5.0)
+    finally:
+        task.cancel()
+    assert result.frames == 1
+
+
+def test_a_stretch_without_input_runs_an_hour_of_cycles_then_waits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Thirty days between two rows: an hour of 5 s cycles (the markets go stale and alert
+    once), then nothing until the next row, instead of 518,400 cycles that repeat the last."""
+    path = tmp_path / "binance_btcusdt_oi.csv"
+    path.write_text("time,open_interest\n1733000000,10\n1735592000,11\n")
+    code, summary, _ = run(["replay", str(path)], capsys)
+    assert code == 0
+    gap_cycles = (1735592000 - 1733000000) // 5
+    assert summary["risk_cycles"] + summary["idle_cycles_skipped"] == gap_cycles
+    assert summary["risk_cycles"] <= 3_600 // 5 + 1
+    assert set(summary["alerts"]) == {"data_stale"}  # raised within the first minute
