@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from real_data import CAPTURES
@@ -29,7 +30,7 @@ DERIBIT_INSTRUMENTS = REPO / "tests" / "fixtures" / "deribit" / "instruments.jso
 BYBIT_CAPTURE = CAPTURES / "cryptofeed" / "BYBIT.jsonl.zst"  # real
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object], str]:
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
     """`liqmon ARGV`: exit code, the JSON summary on stdout (empty on errors), stderr."""
     code = main(argv)
     captured = capsys.readouterr()
