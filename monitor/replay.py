@@ -90,6 +90,7 @@ from monitor.sources import (
     open_source,
     record_event,
 )
+from monitor.sources.tables import epoch_ns
 
 log = logging.getLogger("liqmon.replay")
 
@@ -803,15 +804,18 @@ class _Progress:
 
 
 def parse_time(text: str) -> int:
-    """`--snapshot-at`: ISO 8601 (UTC unless it says otherwise) or epoch s / ms / ns."""
+    """`--snapshot-at`: ISO 8601 (UTC unless it says otherwise) or epoch s, ms, µs or ns.
+
+    An epoch number is read by the tables' rule (`epoch_ns`), so a time means the same here
+    as in a file.
+    """
     stripped = text.strip()
     if stripped.isdigit():
-        value = int(stripped)
-        if value < 10**11:
-            return value * NS
-        if value < 10**14:
-            return value * 1_000_000
-        return value
+        ns = epoch_ns(int(stripped))
+        if ns is None:
+            msg = f"not a time market data can have: {text!r}"
+            raise ConfigError(msg)
+        return ns
     try:
         moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError as exc:

@@ -26,7 +26,7 @@ from test_daemon import daemon_settings
 from venue_server import FakeVenue
 
 from monitor import daemon
-from monitor.config import Settings, load_settings
+from monitor.config import ConfigError, Settings, load_settings
 from monitor.core.alerts import Alert
 from monitor.engine import RiskSchedule
 from monitor.record import Recorder
@@ -110,6 +110,10 @@ def test_parse_time() -> None:
     assert parse_time("2024-08-08T23:57:00.250+00:00") == 1_723_161_420_250_000_000
     assert parse_time("1723161420") == 1_723_161_420 * 10**9
     assert parse_time("1723161420250") == 1_723_161_420_250_000_000
+    assert parse_time("1723161420250000") == 1_723_161_420_250_000_000  # µs, as in tables
+    assert parse_time("1723161420250000000") == 1_723_161_420_250_000_000
+    with pytest.raises(ConfigError, match="not a time"):
+        parse_time("12")  # 1970: no market data
 
 
 # ---------------------------------------------------------------------- live vs replay
