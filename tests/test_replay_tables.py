@@ -8,15 +8,16 @@ open interest building up at 100,000, then a 3 % fall with long liquidations, a 
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import polars as pl
 import pytest
 from real_data import CAPTURES, REAL_DATA
+from test_input_edges import run as run_liqmon
 from test_replay import _restore_logging  # noqa: F401 (autouse: `main` sets up logging)
 from test_sources_tables import (
     PRINTS_HEADER,
@@ -114,13 +115,9 @@ def cascade_market(
     return files
 
 
-def run_cli(
-    args: list[str], capsys: pytest.CaptureFixture[str]
-) -> tuple[int, dict[str, object], str]:
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
     """`liqmon replay ARGS`: exit code, the JSON summary (empty on errors), stderr."""
-    code = main(["replay", *args])
-    captured = capsys.readouterr()
-    return code, (json.loads(captured.out) if captured.out.strip() else {}), captured.err
+    return run_liqmon(["replay", *args], capsys)
 
 
 # ---------------------------------------------------------------------- Tardis
