@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -231,3 +231,12 @@ def test_other_unmapped_tardis_ids_keep_their_name(tmp_path: Path) -> None:
     ]
     path = write_tardis(tmp_path / "mixed_trades_2024-12-01.csv.gz", PRINTS_HEADER, rows)
     assert [r.venue for r in records(path)] == ["bybit-spot", "binance-delivery"]
+
+
+def test_a_date_column_reads_as_each_days_midnight(tmp_path: Path) -> None:
+    """Daily series (Coinalyze-style OI) often come with a Date column, not a datetime."""
+    days = pl.Series([date(2024, 12, 1), date(2024, 12, 2)])
+    path = tmp_path / "oi_daily.parquet"
+    pl.DataFrame({"time": days, "open_interest": [5.0, 6.0]}).write_parquet(path)
+    midnight = int(datetime(2024, 12, 1, tzinfo=UTC).timestamp()) * 10**9
+    assert [r.recv_ns for r in records(path, BTC)] == [midnight, midnight + 86_400 * 10**9]

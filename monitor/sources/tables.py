@@ -714,6 +714,8 @@ class TableSource:
         Null where a cell is unreadable or implausible (`plausible_times`): that row alone is
         dropped.
         """
+        if column.dtype == pl.Date:  # daily rows: the day's midnight, a naive datetime
+            column = column.cast(pl.Datetime("ns"))
         dtype = column.dtype
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
