@@ -332,3 +332,40 @@ def test_fast_path_agrees_with_the_precise_path_on_mutated_frames(
     if isinstance(fast, Parsed):
         for event in fast.events:
             assert_event_finite(event)
+
+
+@pytest.mark.parametrize("depth", [1_000, 3_000])
+@pytest.mark.parametrize("name", FAST)
+def test_deep_nesting_in_an_unread_field_gets_the_precise_paths_answer(
+    name: str, depth: int
+) -> None:
+    """msgspec raises RecursionError past ~994 levels, even in a field it skips; orjson takes
+    1,000 and refuses 3,000. Either way the str frame must get what the bytes frame gets."""
+    make, conn, _ = FAST[name]
+    text = orjson.dumps(_payload(name)).decode()
+    text = '{"x":' + "[" * depth + "]" * depth + "," + text[1:]
+    assert _outcome(make(), conn, text) == _outcome(make(), conn, text.encode())
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_a_lone_surrogate_in_a_str_frame_is_a_decode_error(name: str) -> None:
+    """A str frame can hold what UTF-8 cannot encode; msgspec raised UnicodeEncodeError."""
+    make, conn, _ = FAST[name]
+    text = '{"x":"\ud800",' + orjson.dumps(_payload(name)).decode()[1:]
+    assert isinstance(_outcome(make(), conn, text), str)  # a reject reason, nothing raised
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_the_string_null_gets_the_precise_paths_answer(name: str) -> None:
+    """msgspec's lax mode reads "null" as an absent optional field; the precise path rejects
+    the wrong type. Every field of the frame in turn holds the string."""
+    make, conn, _ = FAST[name]
+    payload = _payload(name)
+    for path in _paths(payload):
+        mutated = orjson.loads(orjson.dumps(payload))
+        parent = mutated
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = "null"
+        text = orjson.dumps(mutated).decode()
+        assert _outcome(make(), conn, text) == _outcome(make(), conn, text.encode()), path

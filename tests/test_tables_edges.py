@@ -240,3 +240,23 @@ def test_a_date_column_reads_as_each_days_midnight(tmp_path: Path) -> None:
     pl.DataFrame({"time": days, "open_interest": [5.0, 6.0]}).write_parquet(path)
     midnight = int(datetime(2024, 12, 1, tzinfo=UTC).timestamp()) * 10**9
     assert [r.recv_ns for r in records(path, BTC)] == [midnight, midnight + 86_400 * 10**9]
+
+
+def test_a_placeholder_date_past_int64_ns_is_a_bad_row_not_a_crash(tmp_path: Path) -> None:
+    """9999-12-31 (a common "no date") is past 2262: polars refused the whole column."""
+    days = [date(2024, 12, 1), date(9999, 12, 31)]
+    midnight = int(datetime(2024, 12, 1, tzinfo=UTC).timestamp()) * 10**9
+    for name, column in {
+        "date": pl.Series(days),
+        "naive": pl.Series([datetime(d.year, d.month, d.day) for d in days]),  # noqa: DTZ001
+        "utc": pl.Series([datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]),
+    }.items():
+        path = tmp_path / f"oi_{name}.parquet"
+        pl.DataFrame({"time": column, "open_interest": [5.0, 6.0]}).write_parquet(path)
+        source = open_source(path, BTC)
+        assert [r.recv_ns for r in source] == [midnight], name
+        assert dict(source.rejected) == {("binance", "bad_timestamp"): 1}, name
+
+
+def test_whole_float_epochs_are_exact() -> None:
+    assert epoch_ns(1733011200001.0) == epoch_ns(1733011200001) == 1_733_011_200_001_000_000

@@ -65,10 +65,23 @@ def decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
 
 
 def fast(decoder: msgspec.json.Decoder[S], raw: str | bytes) -> S | None:
-    """The frame as `decoder`'s struct, or None: then the precise path must judge it."""
+    """The frame as `decoder`'s struct, or None: then the precise path must judge it.
+
+    One known difference, harmless: a number out of float range (`1e400`) in a field the
+    struct does not read is skipped here, while orjson refuses the whole frame as malformed.
+    No event differs; only that frame's reject count does.
+
+    Besides its own errors msgspec raises RecursionError on deeply nested values (even in
+    fields the struct skips) and UnicodeEncodeError on a str with a lone surrogate; the
+    precise path names those frames as it always did. A frame with the string "null" goes
+    there too: in lax mode msgspec reads it as a missing optional field, the precise path as
+    the wrong type.
+    """
+    if ('"null"' in raw) if isinstance(raw, str) else (b'"null"' in raw):
+        return None
     try:
         return decoder.decode(raw)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError, UnicodeEncodeError):
         return None
 
 

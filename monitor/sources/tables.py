@@ -110,6 +110,8 @@ EARLIEST_NS = 1_230_768_000 * 1_000_000_000
 """2009-01-01T00:00:00Z: no crypto market data is older, so an earlier time is a bad cell."""
 LATEST_NS = 2**63 - 1
 """The last time an int64 of nanoseconds holds (2262-04-11)."""
+_NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+"""Nanoseconds per tick of each polars Datetime time unit."""
 EPOCH_UNITS = ((10**11, 1_000_000_000), (10**14, 1_000_000), (10**17, 1_000))
 """(magnitude below which, ns per unit) of epoch numbers: s, ms, µs; anything larger is ns."""
 MAX_TIME_GAP_NS = 366 * 86_400 * 1_000_000_000
@@ -179,10 +181,13 @@ def epoch_ns(value: int | float) -> int | None:
     None when it is no time market data can have: not finite, before `EARLIEST_NS`, or past
     `LATEST_NS`. Every unit's plausible values lie inside its own band of `EPOCH_UNITS`, so
     the unit is decided per value and one odd row never changes how another reads.
-    Integers are scaled exactly; a float is scaled as a float (its precision is all it has).
+    Whole numbers, also as floats, are scaled exactly; a fraction is scaled as a float.
     """
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer():  # 1733011200001.0 ms: exact, like the integer
+            value = int(value)
     ns_per_unit = next((ns for below, ns in EPOCH_UNITS if abs(value) < below), 1)
     ns = value * ns_per_unit if isinstance(value, int) else round(value * ns_per_unit)
     return ns if EARLIEST_NS <= ns <= LATEST_NS else None
@@ -714,15 +719,9 @@ class TableSource:
         Null where a cell is unreadable or implausible (`plausible_times`): that row alone is
         dropped.
         """
-        if column.dtype == pl.Date:  # daily rows: the day's midnight, a naive datetime
-            column = column.cast(pl.Datetime("ns"))
         dtype = column.dtype
-        if isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is None:
-                naive = column.dt.replace_time_zone("UTC").dt.cast_time_unit("ns").dt.epoch("ns")
-                ns = naive - self._utc_offset_ns()
-            else:
-                ns = column.dt.cast_time_unit("ns").dt.epoch("ns")
+        if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+            ns = self._datetimes(column)
         elif dtype == pl.String:
             ns = self._text_times(column.str.strip_chars())
         elif dtype.is_numeric():
@@ -731,6 +730,27 @@ class TableSource:
         else:
             raise SourceError(self.path, None, f"time column of type {dtype}")
         return plausible_times(ns)
+
+    def _datetimes(self, column: pl.Series) -> pl.Series:
+        """Epoch ns of a Date (the day's midnight) or Datetime column, in range or null.
+
+        Read in the column's own unit and scaled in Python integers: a placeholder such as
+        9999-12-31 is past int64 nanoseconds, and polars would refuse the whole column.
+        Without a time zone (a Date has none) a time is `TableOptions.utc_offset` east of UTC.
+        """
+        dtype = column.dtype
+        if isinstance(dtype, pl.Datetime):
+            unit = dtype.time_unit
+            ticks, ns_per_tick = column.dt.epoch(unit), _NS_PER[unit]
+            naive = dtype.time_zone is None
+        else:
+            ticks, ns_per_tick, naive = column.dt.epoch("d"), 86_400 * 1_000_000_000, True
+        shift = self._utc_offset_ns() if naive else 0
+        values = (None if t is None else t * ns_per_tick - shift for t in ticks.to_list())
+        return pl.Series(
+            [v if v is not None and EARLIEST_NS <= v <= LATEST_NS else None for v in values],
+            dtype=pl.Int64,
+        )
 
     def _text_times(self, text: pl.Series) -> pl.Series:
         """Epoch ns of time cells written as epoch numbers or dates, each cell on its own.
