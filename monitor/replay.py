@@ -42,12 +42,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import signal
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -90,7 +91,7 @@ from monitor.sources import (
     open_source,
     record_event,
 )
-from monitor.sources.tables import epoch_ns
+from monitor.sources.tables import EARLIEST_NS, LATEST_NS, epoch_ns
 
 log = logging.getLogger("liqmon.replay")
 
@@ -102,13 +103,15 @@ QUOTES = ("USDT", "USDC", "USD", "PERP")
 FOREIGN_SKIPS = ("unknown_message", "unknown_symbol")
 PROGRESS_EVERY_S = 0.5
 FLUSH_ROWS = 200_000
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 IDLE_CYCLES_NS = 3_600 * NS
-"""Risk cycles run this long past the last input, then wait for the next one.
+"""Risk cycles run at least this long past the last input, then wait for the next one.
 
-By then every market is stale (marks after `risk.stale_after_s`, open interest after twice
-that) and, while stale, no alert can change: later cycles would repeat the last one. Replays
-of daily candles or of files with wide gaps would otherwise spend their time on them (0.4 ms
-a cycle for one market: 7 s per idle day), and a stray timestamp decades away would hang.
+Also at least until every market is stale (marks and books after `risk.stale_after_s`, open
+interest after twice that) plus one cycle to say so: while stale, no alert can change, and
+later cycles would repeat the last one. Replays of daily candles or of files with wide gaps
+would otherwise spend their time on them (0.4 ms a cycle for one market: 7 s per idle day),
+and a stray timestamp decades away would hang.
 """
 
 
@@ -433,6 +436,8 @@ class Replay:
         self.result.rejected = self.rejects.counts
         self.engine: Engine | None = None
         self.schedule: RiskSchedule | None = None
+        risk = settings.risk
+        self._idle_ns = max(IDLE_CYCLES_NS, round((2 * risk.stale_after_s + risk.interval_s) * NS))
         self._venues: dict[str, _Venue | None] = {}
         self._record_books: dict[tuple[str, str], _RecordBook] = {}  # the latest book record
         self._instruments: dict[str, object] = {}  # venue -> recorded instruments payload
@@ -658,7 +663,7 @@ class Replay:
         schedule, engine = self.schedule, self.engine
         assert schedule is not None
         assert engine is not None
-        idle_until = self.now_ns + IDLE_CYCLES_NS  # self.now_ns: the latest input so far
+        idle_until = self.now_ns + self._idle_ns  # self.now_ns: the latest input so far
         while (due := schedule.due()) <= now_ns:
             if due > idle_until:
                 self._skip_idle(schedule, now_ns)
@@ -684,7 +689,7 @@ class Replay:
                 "input are left out (every market is stale by then; counted in the summary)",
                 iso_time(self.now_ns),
                 iso_time(now_ns),
-                IDLE_CYCLES_NS / NS / 3_600,
+                self._idle_ns / NS / 3_600,
             )
         self.result.idle_cycles_skipped += skipped
 
@@ -810,21 +815,23 @@ def parse_time(text: str) -> int:
     as in a file.
     """
     stripped = text.strip()
-    if stripped.isdigit():
+    if stripped.isascii() and stripped.isdigit():  # not "²", which isdigit() takes
         ns = epoch_ns(int(stripped))
-        if ns is None:
-            msg = f"not a time market data can have: {text!r}"
-            raise ConfigError(msg)
-        return ns
-    try:
-        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
-    except ValueError as exc:
-        msg = f"not a time: {text!r} (ISO 8601 like 2024-08-08T23:57:00Z, or epoch seconds)"
-        raise ConfigError(msg) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
+    else:
+        try:
+            moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+        except ValueError as exc:
+            msg = f"not a time: {text!r} (ISO 8601 like 2024-08-08T23:57:00Z, or epoch seconds)"
+            raise ConfigError(msg) from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        delta = moment - EPOCH
+        ns = (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
+        ns = ns if EARLIEST_NS <= ns <= LATEST_NS else None
+    if ns is None:
+        msg = f"not a time market data can have: {text!r}"
+        raise ConfigError(msg)
+    return ns
 
 
 def replay_main(
@@ -833,8 +840,20 @@ def replay_main(
     options: ReplayOptions,
     tables: TableOptions | None = None,
 ) -> int:
-    """`liqmon replay`: open the files (format detected), replay, print the summary."""
+    """`liqmon replay`: open the files (format detected), replay, print the summary.
+
+    SIGINT and SIGTERM end the replay where it is (at once, also during a `--speed` wait);
+    the outputs and the summary then hold what was replayed.
+    """
     sources = [open_source(path, tables) for path in files]
-    result = Replay(settings, options).run(sources)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
+    try:
+        result = Replay(settings, replace(options, stop=stop)).run(sources)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.is_set():
+        log.warning("stopped by a signal: the outputs hold what was replayed so far")
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")
     return 0

@@ -1,7 +1,8 @@
 """Where the real recorded market data lives: ../shared/data/real beside the repository.
 
-Tests read it in place (its licences do not allow copying it here). LIQMON_REAL_DATA
-overrides the location. Tests that need it fail, never skip, when it is missing.
+Tests read it in place (its licences do not allow copying it here). REAL_DATA_DIR overrides
+the location (not a LIQMON_* name: those are configuration overrides, and an unknown one stops
+`liqmon`). Tests that need it fail, never skip, when it is missing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 REAL_DATA = Path(
     os.environ.get(
-        "LIQMON_REAL_DATA",
+        "REAL_DATA_DIR",
         Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real",
     )
 )

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -171,3 +175,42 @@ def test_a_stretch_without_input_runs_an_hour_of_cycles_then_waits(
     assert summary["risk_cycles"] + summary["idle_cycles_skipped"] == gap_cycles
     assert summary["risk_cycles"] <= 3_600 // 5 + 1
     assert set(summary["alerts"]) == {"data_stale"}  # raised within the first minute
+
+
+def test_cycles_run_until_every_market_is_stale_when_that_takes_longer_than_an_hour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a 2 h staleness deadline, open interest turns stale after 4 h: the cycles go on
+    that long (and one more), so the data_stale alerts fire when they would live."""
+    monkeypatch.setenv("LIQMON_RISK__STALE_AFTER_S", "7200")
+    path = tmp_path / "binance_btcusdt_oi.csv"
+    path.write_text("time,open_interest\n1733000000,10\n1735592000,11\n")
+    code, summary, _ = run(["replay", str(path)], capsys)
+    assert code == 0
+    assert summary["risk_cycles"] >= (2 * 7_200 + 5) // 5
+    assert summary["idle_cycles_skipped"] > 0
+
+
+def test_a_signal_ends_a_plain_paced_replay_and_keeps_what_was_replayed(tmp_path: Path) -> None:
+    """`liqmon replay --speed 1` as a real process, waiting out a one-hour gap: SIGTERM ends
+    it at once, with the summary and the outputs of what was replayed."""
+    path = tmp_path / "binance_btcusdt_oi.csv"
+    path.write_text("time,open_interest\n1733000000,10\n1733003600,11\n")
+    risk = tmp_path / "risk.parquet"
+    argv = ["replay", str(path), "--speed", "1", "--risk-out", str(risk), "--log-format", "json"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "monitor", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        for _ in range(20):  # the log says the file is open: the handlers come right after
+            if "read as open_interest" in process.stderr.readline():
+                break
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert json.loads(out)["frames"] == 1
+    assert risk.exists()

@@ -112,8 +112,9 @@ def test_parse_time() -> None:
     assert parse_time("1723161420250") == 1_723_161_420_250_000_000
     assert parse_time("1723161420250000") == 1_723_161_420_250_000_000  # µs, as in tables
     assert parse_time("1723161420250000000") == 1_723_161_420_250_000_000
-    with pytest.raises(ConfigError, match="not a time"):
-        parse_time("12")  # 1970: no market data
+    for text in ("12", "1990-01-01", "²"):  # 1970 and 1990: no market data; not a digit
+        with pytest.raises(ConfigError, match="not a time"):
+            parse_time(text)
 
 
 # ---------------------------------------------------------------------- live vs replay
