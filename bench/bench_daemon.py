@@ -17,7 +17,8 @@ and the subscriber a real aiomqtt client (tests/broker.py).
    server hands the first frame of the dangerous state to its WebSocket to the moment the
    subscriber receives `critical`/`down` on liqmon/alerts/hyperliquid/BTC (both clocks are
    `time.time_ns` on this machine). States change at least 0.2 s apart, so the re-check
-   never waits for the 100 ms gap between cycles.
+   never waits for the 100 ms gap between cycles. Meanwhile GET /healthz every 50 ms: its
+   answer time is how long the daemon's event loop keeps an HTTP reader waiting.
 2. RSS: VmRSS of the daemon following `--symbols` coins once /readyz says every ledger is
    warm and every book synced (and after the CPU phase, with VmHWM, the peak).
 3. CPU: utime+stime of the daemon (/proc/<pid>/stat) per wall second while the server
@@ -237,14 +238,15 @@ async def latency(
     messages = TimedMessages()
     collector = Collector(broker, ALERT_TOPIC, STATE_TOPIC, client_id="bench-latency")
     collector.messages = messages
-    out: dict[str, list[float]] = {"critical": [], "resolved": []}
+    out: dict[str, list[float]] = {"critical": [], "resolved": [], "healthz": []}
+    port = free_port()
     async with FakeVenue(script, tick_s=tick_s) as venue, collector:
         environment = daemon_environment(
             workdir / "state-latency",
             venue,
             broker,
             coins,
-            HTTP__PORT=str(free_port()),
+            HTTP__PORT=str(port),
             RISK__INTERVAL_S="2",  # only the first cycle: re-checks come every 0.2-0.5 s
             ALERTS__COOLDOWN_S="0",
             ALERTS__RESOLVE_HOLD_S="0",
@@ -268,20 +270,42 @@ async def latency(
                 return any(m.topic == STATE_TOPIC for m in messages[start:])
 
             await until(cycled, 30.0, "a risk cycle after warm-up", process)
-            for _ in range(crossings):
-                for state, severity in ((DANGER, "critical"), (SAFE, "resolved")):
-                    await asyncio.sleep(0.2)
-                    start = len(messages)
-                    version = script.set_state("BTC", state)
+            async with aiohttp.ClientSession() as http:
+                poller = asyncio.create_task(
+                    poll_healthz(http, f"http://127.0.0.1:{port}/healthz", out["healthz"])
+                )
+                try:
+                    for _ in range(crossings):
+                        for state, severity in ((DANGER, "critical"), (SAFE, "resolved")):
+                            await asyncio.sleep(0.2)
+                            start = len(messages)
+                            version = script.set_state("BTC", state)
 
-                    def arrived(start: int = start, severity: str = severity) -> bool:
-                        return any(True for _ in alerts_since(messages, start, severity))
+                            def arrived(start: int = start, severity: str = severity) -> bool:
+                                return any(True for _ in alerts_since(messages, start, severity))
 
-                    await until(arrived, 5.0, f"a {severity} alert", process)
-                    received, _ = next(iter(alerts_since(messages, start, severity)))
-                    sent_at = script.sent_ns[("BTC", version)]
-                    out[severity].append((received - sent_at) / 1e6)
+                            await until(arrived, 5.0, f"a {severity} alert", process)
+                            received, _ = next(iter(alerts_since(messages, start, severity)))
+                            sent_at = script.sent_ns[("BTC", version)]
+                            out[severity].append((received - sent_at) / 1e6)
+                finally:
+                    poller.cancel()
+                    await asyncio.wait([poller], timeout=5.0)
     return out
+
+
+async def poll_healthz(http: aiohttp.ClientSession, url: str, out: list[float]) -> None:
+    """GET /healthz every 50 ms until cancelled; each answer's time (ms) into `out`.
+
+    /healthz does no work: its answer time is how long the daemon's event loop keeps an
+    HTTP reader waiting (behind a risk-cycle step, a batch of feed events, ...).
+    """
+    while True:
+        started = time.perf_counter()
+        status, _ = await get(http, url)
+        if status == 200:
+            out.append((time.perf_counter() - started) * 1e3)
+        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------------- 2 + 3. RSS, CPU
@@ -412,8 +436,11 @@ def report(
         if not values:
             continue
         target = "p99 <= 50" if severity == "critical" else "-"
+        what = (
+            "GET `/healthz` every 50 ms" if severity == "healthz" else f"frame -> MQTT `{severity}`"
+        )
         print(
-            f"| frame -> MQTT `{severity}` | {len(values)} | {statistics.median(values):.1f} "
+            f"| {what} | {len(values)} | {statistics.median(values):.1f} "
             f"| {percentile(values, 90):.1f} | {percentile(values, 99):.1f} "
             f"| {max(values):.1f} | {target} |"
         )

@@ -9,7 +9,9 @@ A risk cycle computes, per (venue, symbol) and per asset across venues ("all"):
 fuel from the ledger (smeared), depth from the venue's book, the figures of three
 depth scenarios, freshness, and the alerts of model-spec §6. The result is an immutable
 `RiskSnapshot`: metrics, the HTTP API and the MQTT state topics all read that, never the
-live ledgers.
+live ledgers. The daemon computes the periodic full cycle in steps of whole assets
+(`full_cycle`, `cycle_step`), so that its event loop reads feeds, answers HTTP and runs
+re-checks between them; the replay computes it in one step (`cycle`), by the same code.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -109,6 +111,24 @@ class RiskSchedule:
         else:
             self.last_recheck_ns = now_ns
 
+    def full_started(self, now_ns: int) -> None:
+        """A full cycle computed in steps (`Engine.full_cycle`) starts at `now_ns`.
+
+        The cadence runs from its start, as for `ran`; a pending re-check stays pending: it
+        runs between the steps, before the cycle reaches the moved markets.
+        """
+        self.next_full_ns = now_ns + self.interval_ns
+
+    def recheck_due(self, now_ns: int) -> bool:
+        """Whether a requested re-check may run at `now_ns` (its gap has passed)."""
+        if self.recheck_ns is None:
+            return False
+        return now_ns >= max(self.recheck_ns, self.last_recheck_ns + self.min_gap_ns)
+
+    def drop_recheck(self) -> None:
+        """Forget a requested re-check whose markets a full cycle's step computed since."""
+        self.recheck_ns = None
+
     def skip_until(self, until_ns: int) -> int:
         """Move the next full cycle to the last one of the cadence at or before `until_ns`.
 
@@ -168,12 +188,31 @@ class RiskSnapshot:
     grid: BinGrid
     markets: Mapping[tuple[str, str], MarketSnapshot]
     alert_levels: Mapping[tuple[str, str, str], str]  # (venue, symbol, side) -> level name
-    cycles: int
+    cycles: int  # full cycles and re-checks completed (a cycle run in steps counts once)
 
     @classmethod
     def empty(cls, grid: BinGrid) -> RiskSnapshot:
         """Before the first cycle."""
         return cls(ts_ns=0, grid=grid, markets=MappingProxyType({}), alert_levels={}, cycles=0)
+
+
+@dataclass(slots=True)
+class FullCycle:
+    """A periodic full cycle computed in steps (`Engine.full_cycle`, `Engine.cycle_step`).
+
+    The unit of a step is an asset: all its venue markets and its aggregate ("all") are
+    computed together, at one time, from one set of books, so an aggregate never mixes
+    venue figures of two steps. Each step publishes its markets at once (as a re-check
+    does); re-checks may run between steps.
+    """
+
+    assets: deque[str]  # still to compute, in order
+    steps: int = 0
+
+    @property
+    def done(self) -> bool:
+        """Every asset of the cycle was computed."""
+        return not self.assets
 
 
 @dataclass(slots=True)
@@ -273,8 +312,12 @@ class Engine:
 
     @property
     def recheck_wanted(self) -> bool:
-        """A mark moved by `recheck_move_pct` since its market's last cycle."""
-        return bool(self._moved)
+        """A mark moved by `recheck_move_pct` since its market's last cycle.
+
+        Not before the first full cycle completed: until then the snapshot does not hold
+        every market, and a re-check would count as the first cycle (`/readyz`).
+        """
+        return bool(self._moved) and self.snapshot.cycles > 0
 
     def cycle(
         self,
@@ -295,8 +338,52 @@ class Engine:
         whose mark moved, and their assets' aggregates, are recomputed; the others keep
         their figures from the previous cycle. The cost of a re-check then does not grow
         with the number of markets followed.
+
+        A full cycle is `full_cycle` done in one `cycle_step` (the replay's way): the same
+        code computes it whole or in steps.
         """
-        keys = self._moved & self._markets.keys() if moved_only else set(self._markets)
+        if moved_only:
+            return self._compute(now_ns, self._moved & self._markets.keys(), book_for, True)
+        run = self.full_cycle()
+        return self.cycle_step(run, now_ns, book_for, assets=len(run.assets))
+
+    def full_cycle(self) -> FullCycle:
+        """A full cycle over every asset followed now, to compute with `cycle_step`."""
+        return FullCycle(deque(sorted({m.instrument.asset for m in self._markets.values()})))
+
+    def cycle_step(
+        self,
+        run: FullCycle,
+        now_ns: int,
+        book_for: Callable[[tuple[str, str]], DepthView | None],
+        *,
+        assets: int = 1,
+    ) -> tuple[RiskSnapshot, list[Alert]]:
+        """Compute the next `assets` assets of `run` at `now_ns` and publish them.
+
+        Each asset is computed whole: its venue markets and its aggregate. The snapshot
+        keeps the other markets' figures from their last cycle or re-check (as after a
+        re-check); its `cycles` counts the full cycle once, at the step that completes it.
+        Markets registered after `full_cycle` wait for the next one, unless their asset
+        was in it.
+        """
+        take = min(max(1, assets), len(run.assets))
+        chosen = {run.assets.popleft() for _ in range(take)}
+        run.steps += 1
+        keys = {key for key, m in self._markets.items() if m.instrument.asset in chosen}
+        return self._compute(now_ns, keys, book_for, run.done)
+
+    def _compute(
+        self,
+        now_ns: int,
+        keys: set[tuple[str, str]],
+        book_for: Callable[[tuple[str, str]], DepthView | None],
+        completes: bool,
+    ) -> tuple[RiskSnapshot, list[Alert]]:
+        """Markets `keys` and their assets' aggregates at `now_ns`, their alerts, published.
+
+        `completes`: this ends a full cycle or is a re-check (counted in `cycles`).
+        """
         self._moved -= keys
         markets = dict(self.snapshot.markets)
         levels = dict(self.snapshot.alert_levels)
@@ -324,7 +411,7 @@ class Engine:
             grid=self.grid,
             markets=MappingProxyType(markets),
             alert_levels=MappingProxyType(levels),
-            cycles=self.snapshot.cycles + 1,
+            cycles=self.snapshot.cycles + (1 if completes else 0),
         )
         return self.snapshot, alerts
 

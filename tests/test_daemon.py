@@ -25,7 +25,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from venue_server import FakeVenue, eventually
 
 from monitor.config import Settings, load_settings
+from monitor.core.events import MarkPrice, OpenInterest
+from monitor.core.venues import ContractType
 from monitor.daemon import Daemon
+from monitor.feeds.base import Instrument, SizeUnit
 
 pytestmark = pytest.mark.asyncio
 
@@ -298,3 +301,91 @@ async def test_metrics_and_http_api(tmp_path: Path) -> None:
                 body = await response.json()
                 assert body["status"] == status
                 assert body["error"]
+
+
+async def test_a_recheck_runs_between_the_steps_of_a_full_cycle(tmp_path: Path) -> None:
+    """The daemon's risk task and engine task, without venues: events go on its queue.
+
+    Eight coins, one asset per step (`cycle_step_s` 0), the default pause after each.
+    Once the second full cycle has published its first step, C7 (computed last) moves by
+    2 %: the order of the snapshots the daemon publishes shows the re-check of C7 before
+    the cycle reaches it. The watcher yields after each look, and the risk task pauses
+    after each step or re-check, so it sees every snapshot; its loop is bounded in count
+    and time.
+    """
+    settings = load_settings(
+        None,
+        environ={
+            "LIQMON_MQTT__ENABLED": "false",
+            "LIQMON_STATE__DIR": str(tmp_path / "state"),
+            "LIQMON_RISK__INTERVAL_S": "0.3",
+        },
+    )
+    daemon = Daemon(settings)
+    daemon.cycle_step_s = 0.0
+    coins = [f"C{i}" for i in range(8)]
+    daemon.engine.register(
+        Instrument(
+            venue="hyperliquid",
+            symbol=coin,
+            asset=coin,
+            contract_type=ContractType.LINEAR,
+            size_unit=SizeUnit.BASE,
+        )
+        for coin in coins
+    )
+    marks = {coin: 1_000.0 + 10.0 * index for index, coin in enumerate(coins)}
+    now = daemon.clock.time_ns()
+    for coin, mark in marks.items():
+        header = {"venue": "hyperliquid", "symbol": coin, "ts_event_ns": now, "ts_recv_ns": now}
+        daemon.queue.put_nowait(MarkPrice(**header, mark_price=mark))
+        daemon.queue.put_nowait(OpenInterest(**header, open_interest=1_000.0))
+
+    seen: list[tuple[frozenset[str], int]] = []  # (symbols recomputed, cycles) per snapshot
+    moved = False
+
+    async def watch() -> None:
+        nonlocal moved
+        last = daemon.engine.snapshot
+        for _ in range(2_000_000):
+            await asyncio.sleep(0)
+            current = daemon.engine.snapshot
+            if current is last:
+                continue
+            changed = {k for k, m in current.markets.items() if last.markets.get(k) is not m}
+            venues = frozenset(symbol for venue, symbol in changed if venue == "hyperliquid")
+            seen.append((venues, current.cycles))
+            last = current
+            if not moved and current.cycles == 1 and venues == {"C0"}:  # 2nd cycle, 1st step
+                t = daemon.clock.time_ns()
+                header = {"venue": "hyperliquid", "symbol": "C7", "ts_event_ns": t, "ts_recv_ns": t}
+                daemon.queue.put_nowait(MarkPrice(**header, mark_price=marks["C7"] * 1.02))
+                moved = True
+            if current.cycles == 3:
+                return
+
+    tasks = [
+        asyncio.create_task(daemon._consume(), name="engine"),
+        asyncio.create_task(daemon._risk_loop(), name="risk"),
+    ]
+    try:
+        await asyncio.wait_for(watch(), 20.0)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=5.0)
+    second = seen[seen.index((frozenset({"C0"}), 1)) :]
+    steps = [(frozenset({coin}), 1) for coin in coins[:-1]]
+    recheck = (frozenset({"C7"}), 2)
+    assert recheck in second
+    at = second.index(recheck)
+    assert 1 <= at < len(coins) - 1, second  # after the move was seen, before C7's step
+    assert second == [
+        *steps[:at],
+        recheck,
+        *[(s, 2) for s, _ in steps[at:]],
+        (frozenset({"C7"}), 3),
+    ]
+    assert [s for s, c in seen[: seen.index((frozenset({"C0"}), 1))]] == [
+        frozenset({coin}) for coin in coins
+    ]  # the first cycle: one asset per step, counted once at its end

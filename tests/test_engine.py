@@ -14,7 +14,7 @@ from monitor.config import RiskSettings
 from monitor.core.alerts import AlertThresholds
 from monitor.core.events import MarkPrice, OpenInterest
 from monitor.core.venues import ContractType
-from monitor.engine import AGGREGATE, Engine
+from monitor.engine import AGGREGATE, Engine, RiskSnapshot
 from monitor.feeds.base import Instrument, SizeUnit
 from monitor.feeds.book import DepthView
 
@@ -22,11 +22,11 @@ NS = 1_000_000_000
 STEP_NS = NS // 2
 
 
-def instrument(symbol: str) -> Instrument:
+def instrument(symbol: str, venue: str = "hyperliquid", asset: str | None = None) -> Instrument:
     return Instrument(
-        venue="hyperliquid",
+        venue=venue,
         symbol=symbol,
-        asset=symbol,
+        asset=asset or symbol,
         contract_type=ContractType.LINEAR,
         size_unit=SizeUnit.BASE,
     )
@@ -44,8 +44,10 @@ def engine(**alerts: float) -> Engine:
     return built
 
 
-def feed(built: Engine, symbol: str, t_ns: int, mark: float, oi: float) -> None:
-    header = {"venue": "hyperliquid", "symbol": symbol, "ts_event_ns": t_ns, "ts_recv_ns": t_ns}
+def feed(
+    built: Engine, symbol: str, t_ns: int, mark: float, oi: float, *, venue: str = "hyperliquid"
+) -> None:
+    header = {"venue": venue, "symbol": symbol, "ts_event_ns": t_ns, "ts_recv_ns": t_ns}
     built.ingest(MarkPrice(**header, mark_price=mark))
     built.ingest(OpenInterest(**header, open_interest=oi))
 
@@ -120,3 +122,111 @@ def test_a_silent_market_turns_stale_raises_data_stale_and_leaves_the_aggregate(
         (v, "BTC", side) for v in ("hyperliquid", AGGREGATE) for side in ("down", "up")
     }
     assert snapshot.alert_levels[("hyperliquid", "BTC", "down")] == "stale"
+
+
+# Markets of the stepped-cycle tests: BTC on two venues (a real aggregate), ETH and SOL.
+STEPPED = (
+    ("hyperliquid", "BTC", "BTC"),
+    ("binance", "BTCUSDT", "BTC"),
+    ("hyperliquid", "ETH", "ETH"),
+    ("hyperliquid", "SOL", "SOL"),
+)
+MARKS = {"BTC": 70_000.0, "BTCUSDT": 70_010.0, "ETH": 3_000.0, "SOL": 150.0}
+
+
+def stepped_engine(steps: int = 6) -> tuple[Engine, dict[tuple[str, str], DepthView]]:
+    """An engine over STEPPED, fed and cycled whole `steps` times (ledgers warm)."""
+    built = Engine(RiskSettings(), AlertThresholds(resolve_hold_s=1.0), started_ns=0)
+    built.register([instrument(symbol, venue, asset) for venue, symbol, asset in STEPPED])
+    books = {(venue, symbol): book(MARKS[symbol]) for venue, symbol, _ in STEPPED}
+    for step in range(steps):
+        t = (step + 1) * STEP_NS
+        for venue, symbol, _ in STEPPED:
+            feed(built, symbol, t, MARKS[symbol], 1_000.0 + 100 * step, venue=venue)
+        built.cycle(t, books.get)
+    return built, books
+
+
+def test_a_full_cycle_in_steps_gives_what_the_whole_cycle_gives():
+    whole, books = stepped_engine()
+    stepped, _ = stepped_engine()
+    t = 7 * STEP_NS
+    for built in (whole, stepped):  # the cascade market's fall: a critical alert or more
+        feed(built, "BTC", t, 68_000.0, 3_000.0)
+    whole_snapshot, whole_alerts = whole.cycle(t, books.get)
+    run = stepped.full_cycle()
+    assert list(run.assets) == ["BTC", "ETH", "SOL"]
+    stepped_alerts = []
+    snapshots = []
+    while not run.done:
+        snapshot, alerts = stepped.cycle_step(run, t, books.get, assets=1)
+        snapshots.append(snapshot)
+        stepped_alerts += alerts
+    assert run.steps == 3
+    assert stepped_alerts == whole_alerts
+    assert any(alert.severity.value == "critical" for alert in whole_alerts)
+    assert snapshots[-1].alert_levels == whole_snapshot.alert_levels
+    for key, market in whole_snapshot.markets.items():
+        assert snapshots[-1].markets[key].risk == market.risk, key
+    # Each step publishes whole assets; the full cycle counts once, at its last step.
+    assert [s.cycles for s in snapshots] == [6, 6, 7]
+    assert whole_snapshot.cycles == 7
+
+
+def test_a_step_computes_an_asset_with_all_its_venues_and_its_aggregate():
+    built, books = stepped_engine()
+    before = built.snapshot
+    run = built.full_cycle()
+    after, _ = built.cycle_step(run, 7 * STEP_NS, books.get, assets=1)
+    changed = {key for key, market in after.markets.items() if before.markets[key] is not market}
+    assert changed == {("hyperliquid", "BTC"), ("binance", "BTCUSDT"), (AGGREGATE, "BTC")}
+    assert after.ts_ns == 7 * STEP_NS
+    assert list(run.assets) == ["ETH", "SOL"]
+
+
+def test_a_recheck_between_steps_recomputes_the_moved_market_at_once():
+    built, books = stepped_engine()
+    run = built.full_cycle()
+    order: list[tuple[str, frozenset[tuple[str, str]], int]] = []
+
+    def record(kind: str, before: RiskSnapshot, after: RiskSnapshot) -> None:
+        changed = {k for k, m in after.markets.items() if before.markets.get(k) is not m}
+        order.append((kind, frozenset(changed), after.cycles))
+
+    before = built.snapshot
+    after, _ = built.cycle_step(run, 7 * STEP_NS, books.get)  # BTC
+    record("step", before, after)
+    feed(built, "SOL", 7 * STEP_NS + 1, 150.0 * 0.99, 1_600.0)  # a 1 % move, SOL not yet done
+    wanted = [built.recheck_wanted]
+    before, (after, _) = after, built.cycle(7 * STEP_NS + 2, books.get, moved_only=True)
+    record("recheck", before, after)
+    wanted.append(built.recheck_wanted)
+    assert wanted == [True, False]
+    assert after.markets[("hyperliquid", "SOL")].price == pytest.approx(148.5)
+    while not run.done:
+        before, (after, _) = after, built.cycle_step(run, 7 * STEP_NS + 3, books.get)
+        record("step", before, after)
+    sol = frozenset({("hyperliquid", "SOL"), (AGGREGATE, "SOL")})
+    btc = frozenset({("hyperliquid", "BTC"), ("binance", "BTCUSDT"), (AGGREGATE, "BTC")})
+    eth = frozenset({("hyperliquid", "ETH"), (AGGREGATE, "ETH")})
+    assert order == [
+        ("step", btc, 6),
+        ("recheck", sol, 7),  # counted as a re-check; the full cycle goes on
+        ("step", eth, 7),
+        ("step", sol, 8),  # the cycle computes SOL again, from the same inputs
+    ]
+
+
+def test_no_recheck_before_the_first_full_cycle_completed():
+    built = Engine(RiskSettings(), AlertThresholds(), started_ns=0)
+    built.register([instrument("BTC"), instrument("ETH")])
+    books = {("hyperliquid", "BTC"): book(70_000.0), ("hyperliquid", "ETH"): book(3_000.0)}
+    feed(built, "BTC", STEP_NS, 70_000.0, 1_000.0)
+    feed(built, "ETH", STEP_NS, 3_000.0, 100.0)
+    run = built.full_cycle()
+    built.cycle_step(run, STEP_NS, books.get)  # BTC
+    feed(built, "BTC", 2 * STEP_NS, 69_000.0, 1_000.0)  # moved since its step
+    wanted = [built.recheck_wanted]  # the snapshot does not hold ETH yet
+    built.cycle_step(run, 2 * STEP_NS, books.get)  # ETH: the first cycle is complete
+    wanted.append(built.recheck_wanted)
+    assert wanted == [False, True]
