@@ -64,7 +64,7 @@ def decoder(kind: type[S]) -> msgspec.json.Decoder[S]:
     return msgspec.json.Decoder(kind, strict=False)
 
 
-def fast(decoder: msgspec.json.Decoder[S], raw: str | bytes) -> S | None:
+def fast(decoder: msgspec.json.Decoder[S], raw: str) -> S | None:
     """The frame as `decoder`'s struct, or None: then the precise path must judge it.
 
     One known difference, harmless: a number out of float range (`1e400`) in a field the
@@ -77,7 +77,7 @@ def fast(decoder: msgspec.json.Decoder[S], raw: str | bytes) -> S | None:
     there too: in lax mode msgspec reads it as a missing optional field, the precise path as
     the wrong type.
     """
-    if ('"null"' in raw) if isinstance(raw, str) else (b'"null"' in raw):
+    if '"null"' in raw:
         return None
     try:
         return decoder.decode(raw)
