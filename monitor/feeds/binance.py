@@ -189,7 +189,8 @@ class _TradeData(msgspec.Struct):
     p: wire.Price
     q: wire.Size
     m: wire.Scalar | bool  # kept as sent: the precise path takes a JSON boolean only
-    X: str | None = None  # `trade` only: MARKET, or an insurance-fund / ADL print
+    X: str | None = None  # `trade` only: MARKET, or an insurance-fund / ADL print (None,
+    # also from the string "null", sends a `trade` the precise way; `aggTrade` ignores it)
 
 
 class _TradeFrame(msgspec.Struct):

@@ -343,12 +343,14 @@ class BybitAdapter(StreamedOnly):
         snapshot = frame.type == "snapshot"
         ts = wire.fast_digits_ms_to_ns(frame.ts)
         next_ns = wire.fast_digits_ms_to_ns(data.nextFundingTime)
+        optional = (data.markPrice, data.indexPrice, data.openInterest, data.singleOpenInterest)
         if (
             route is None
             or route.ticker is None
             or ts is None
             or (next_ns is None and data.nextFundingTime is not None)
             or (snapshot and data.markPrice is None)
+            or ((None in optional or None in (data.fundingRate, next_ns)) and wire.null_text(raw))
         ):
             return None
         both = data.openInterest

@@ -343,7 +343,13 @@ class DeribitAdapter(StreamedOnly):
         route = self._routes.get(frame.params.channel)
         data = frame.params.data
         ts = wire.fast_digits_ms_to_ns(data.timestamp)
-        if route is None or route[0] != self._ticker or ts is None:
+        optional = (data.index_price, data.open_interest, data.current_funding, data.funding_8h)
+        if (
+            route is None
+            or route[0] != self._ticker
+            or ts is None
+            or (None in optional and wire.null_text(raw))
+        ):
             return None
         _, instrument, streams = route
         mark = data.mark_price
