@@ -7,15 +7,17 @@ on all five venues.
 
 Environment overrides address any key by its path, joined with double underscores:
 `LIQMON_VENUES__OKX__ENABLED=false`, `LIQMON_VENUES__BINANCE__SYMBOLS=BTCUSDT,ETHUSDT`,
-`LIQMON_FEEDS__QUEUE_SIZE=50000`. Values are read as TOML literals when they parse as one
-(`false`, `10`, `["A", "B"]`), otherwise as strings; a comma-separated string is accepted
-where a list is expected.
+`LIQMON_FEEDS__QUEUE_SIZE=50000`. A key whose value is a string (a password, a URL, a
+directory) takes the variable's text verbatim, so `LIQMON_MQTT__PASSWORD=83920417` is that
+string. Other keys read it as a TOML literal when it parses as one (`false`, `10`,
+`["A", "B"]`); a comma-separated string is accepted where a list is expected.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import socket
 import tomllib
@@ -30,6 +32,7 @@ from monitor.errors import MonitorError
 from monitor.sharding import ordinal, shard_markets
 
 ENV_PREFIX = "LIQMON_"
+MAX_PORT = 65_535
 
 DEFAULT_SYMBOLS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -94,6 +97,19 @@ def topic_prefix(text: str) -> str:
         msg = f"an MQTT topic prefix must be non-empty, without +, # or NUL: {text!r}"
         raise ConfigError(msg)
     return prefix
+
+
+def valid_host(host: str) -> bool:
+    """Whether a URL's host can be resolved at all: every DNS label 1-63 bytes IDNA-encoded.
+
+    urlsplit accepts `a..b` or a 64-character label; the HTTP and MQTT clients then raise
+    UnicodeError at the first connection, long after start-up.
+    """
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +238,8 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
                 msg = f"environment variable {name}: {key} is not a table"
                 raise ConfigError(msg)
             node = child
-        node[keys[-1]] = _literal(value)
+        parsed = _literal(value)
+        node[keys[-1]] = parsed if isinstance(parsed, dict) else _EnvText(value, parsed)
 
 
 def _literal(value: str) -> Any:
@@ -230,6 +247,26 @@ def _literal(value: str) -> Any:
         return tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
         return value
+
+
+class _EnvText(str):
+    """An environment variable's text and its TOML reading.
+
+    Which one counts depends on the key's type, known only when the section is read
+    (`_typed`, `_plain`).
+    """
+
+    parsed: Any
+
+    def __new__(cls, text: str, parsed: Any) -> _EnvText:
+        self = super().__new__(cls, text)
+        self.parsed = parsed
+        return self
+
+
+def _plain(value: Any) -> Any:
+    """The TOML reading of an environment value; any other value unchanged."""
+    return value.parsed if isinstance(value, _EnvText) else value
 
 
 def _table(raw: Any, where: str, allowed: Sequence[str]) -> dict[str, Any]:
@@ -250,17 +287,28 @@ def _table(raw: Any, where: str, allowed: Sequence[str]) -> dict[str, Any]:
 
 def _typed(raw: Mapping[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
     value = raw.get(key, default)
+    if isinstance(value, _EnvText):
+        value = str(value) if kind is str else value.parsed
     if value is None and default is None:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        msg = f"{where}.{key} must be {kind.__name__}, got {value!r}"
+        shown = type(value).__name__ if key in _SECRET_KEYS else repr(value)
+        msg = f"{where}.{key} must be {kind.__name__}, got {shown}"
+        raise ConfigError(msg)
+    if isinstance(value, float) and not math.isfinite(value):
+        msg = f"{where}.{key} must be a finite number, got {value!r}"
         raise ConfigError(msg)
     return value
 
 
+_SECRET_KEYS = frozenset({"password", "url"})
+"""Keys whose value may hold a secret (a password, a token in a URL): never echoed."""
+
+
 def _symbols(raw: Any, where: str) -> tuple[str, ...]:
+    raw = _plain(raw)
     if isinstance(raw, str):
         raw = [part.strip() for part in raw.split(",") if part.strip()]
     if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
@@ -292,7 +340,7 @@ def _shard(raw: Any, environ: Mapping[str, str]) -> ShardSettings:
     """The [shard] table; "auto" reads the pod ordinal from HOSTNAME."""
     table = _table(raw, "shard", ShardSettings.__slots__)
     count = _typed(table, "count", "shard", int, default=1)
-    index = table.get("index", 0)
+    index = _plain(table.get("index", 0))
     if index == "auto":
         hostname = environ.get("HOSTNAME") or socket.gethostname()
         try:
@@ -332,6 +380,14 @@ def _settings(raw: dict[str, Any]) -> Settings:
         raise ConfigError(msg)
     if risk.interval_s <= 0 or min(sections["mqtt"].outbox_max, sections["webhook"].outbox_max) < 1:
         msg = "risk.interval_s, mqtt.outbox_max and webhook.outbox_max must be positive"
+        raise ConfigError(msg)
+    if sections["state"].snapshot_interval_s <= 0:
+        msg = "state.snapshot_interval_s must be positive"
+        raise ConfigError(msg)
+    if not 0 <= sections["http"].port <= MAX_PORT:
+        msg = (
+            f"http.port must be in [0, {MAX_PORT}] (0: any free port), got {sections['http'].port}"
+        )
         raise ConfigError(msg)
     try:
         topic_prefix(sections["mqtt"].topic_prefix)

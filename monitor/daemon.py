@@ -134,6 +134,7 @@ class Daemon:
                     len(outbox),
                     outbox.dropped,
                     {"alert": self.webhook.delivered},
+                    self.webhook.rejected,
                 )
             )
         return status

@@ -2,12 +2,13 @@
 
 Handlers read the engine's latest immutable `RiskSnapshot` only; they never touch a ledger.
 Errors are JSON objects with an `error` message and the matching status code (400 for a
-bad or missing parameter, 404 for a market liqmon does not follow).
+bad or missing parameter, 404 for a market liqmon does not follow or an unknown path, 405
+for a method other than GET).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from monitor.engine import AGGREGATE, SIDES, RiskSnapshot
 from monitor.sinks.payload import heatmap_document, iso_time, market_document
 
 SnapshotSource = Callable[[], RiskSnapshot]
+HTTP_CLIENT_ERROR = 400
 
 
 def _json(document: Any, status: int = 200) -> web.Response:
@@ -26,6 +28,23 @@ def _json(document: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, message: str) -> web.Response:
     return _json({"error": message, "status": status}, status)
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer the 404/405 of aiohttp itself (unknown path, wrong method) in JSON like ours."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < HTTP_CLIENT_ERROR:
+            raise
+        response = _error(exc.status, exc.reason)
+        response.headers.update(
+            (name, value) for name, value in exc.headers.items() if name == "Allow"
+        )
+        return response
 
 
 def readiness(snapshot: RiskSnapshot, waiting: Iterable[str] = ()) -> tuple[bool, list[str]]:
@@ -89,7 +108,7 @@ def build_app(
             return _error(404, f"no market {venue}/{symbol}; known: {known or 'none yet'}")
         return _json(heatmap_document(market, current.ts_ns, current.grid))
 
-    app = web.Application()
+    app = web.Application(middlewares=[_json_errors])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -54,6 +54,7 @@ class SinkStatus:
     pending: int  # items waiting in the outbox
     dropped: int  # items dropped past the outbox bound
     published: Mapping[str, int]  # delivered messages by kind
+    refused: int = 0  # alerts the receiver refused for good (webhook 4xx), dropped
 
 
 class DaemonSource(Protocol):
@@ -246,13 +247,19 @@ class RiskCollector(Collector):
         published = CounterMetricFamily(
             "liqmon_sink_published", "Messages delivered.", labels=["sink", "kind"]
         )
+        refused = CounterMetricFamily(
+            "liqmon_sink_refused",
+            "Alerts the receiver refused for good (webhook 4xx), dropped.",
+            labels=["sink"],
+        )
         for sink in self._source.sink_status():
             pending.add_metric([sink.name], sink.pending)
             dropped.add_metric([sink.name], sink.dropped)
             connected.add_metric([sink.name], float(sink.connected))
+            refused.add_metric([sink.name], sink.refused)
             for kind, count in sink.published.items():
                 published.add_metric([sink.name, kind], count)
-        yield from (alerts, pending, dropped, connected, published)
+        yield from (alerts, pending, dropped, connected, published, refused)
 
 
 class _RiskFamilies:

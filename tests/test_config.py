@@ -66,6 +66,11 @@ def test_toml_then_environment_overrides(tmp_path):
         ("[nonsense]\nx = 1", {}, "unknown key(s) in config: nonsense"),
         ("", {"LIQMON_VENUES__BITMEX__ENABLED": "true"}, "unknown key(s) in venues: bitmex"),
         ("this is = not toml [", {}, "not valid TOML"),
+        ("[risk]\ninterval_s = nan", {}, "risk.interval_s must be a finite number"),
+        ("", {"LIQMON_ALERTS__WARNING_PCT": "inf"}, "alerts.warning_pct must be a finite"),
+        ("", {"LIQMON_STATE__SNAPSHOT_INTERVAL_S": "0"}, "snapshot_interval_s must be positive"),
+        ("[http]\nport = 99999", {}, "http.port must be in [0, 65535]"),
+        ("", {"LIQMON_HTTP__PORT": "-1"}, "http.port must not be negative"),
         (
             "\n".join(
                 f"[venues.{v}]\nenabled = false"
@@ -80,6 +85,35 @@ def test_bad_configuration_names_the_key(tmp_path, text, environ, message):
     with pytest.raises(ConfigError) as error:
         load_settings(write(tmp_path, text), environ=environ)
     assert message in str(error.value)
+
+
+def test_string_keys_take_the_environment_text_verbatim():
+    # A Secret holding digits, `true` or quotes is still that exact string, and so are a
+    # directory or a client id that look like a number or a date.
+    for password in ("83920417", "true", "1e9", "'s3cr3t'", '["a"]'):
+        settings = load_settings(None, environ={"LIQMON_MQTT__PASSWORD": password})
+        assert settings.mqtt.password == password
+    settings = load_settings(
+        None,
+        environ={
+            "LIQMON_MQTT__USERNAME": "1001",
+            "LIQMON_MQTT__CLIENT_ID": "2024-01-01",
+            "LIQMON_STATE__DIR": "2025",
+            "LIQMON_SHARD__INDEX": "1",
+            "LIQMON_SHARD__COUNT": "2",
+            "LIQMON_VENUES__OKX__SYMBOLS": '["BTC-USDT-SWAP"]',
+        },
+    )
+    assert (settings.mqtt.username, settings.mqtt.client_id) == ("1001", "2024-01-01")
+    assert settings.state.dir == "2025"
+    assert (settings.shard.index, settings.shard.count) == (1, 2)
+    assert settings.venues["okx"].symbols == ("BTC-USDT-SWAP",)
+
+
+def test_a_secret_of_the_wrong_type_is_not_echoed(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, "[mqtt]\npassword = 83920417"), environ={})
+    assert str(error.value) == "mqtt.password must be str, got int"
 
 
 def test_missing_file_is_a_config_error(tmp_path):

@@ -301,6 +301,14 @@ async def test_metrics_and_http_api(tmp_path: Path) -> None:
                 body = await response.json()
                 assert body["status"] == status
                 assert body["error"]
+        # aiohttp's own answers (unknown path, wrong method) are JSON like ours.
+        for method, path, status in (("GET", "/api/v1/riskk", 404), ("POST", "/api/v1/risk", 405)):
+            async with http.request(method, run.base_url + path) as response:
+                assert response.status == status, path
+                assert response.content_type == "application/json"
+                assert await response.json() == {"error": response.reason, "status": status}
+                if status == 405:
+                    assert response.headers["Allow"] == "GET,HEAD"
 
 
 async def test_a_recheck_runs_between_the_steps_of_a_full_cycle(tmp_path: Path) -> None:

@@ -324,7 +324,14 @@ async def test_bad_urls_are_refused_without_echoing_them():
     assert parse_broker_url("mqtt://broker.example:1884") == ("broker.example", 1884, False)
     assert parse_broker_url("mqtts://broker.example") == ("broker.example", 8883, True)
     assert parse_broker_url("mqtt://u:p@10.0.0.1") == ("10.0.0.1", 1883, False)
-    for url in (f"http://u:{PASSWORD}@host:1883", f"mqtt://u:{PASSWORD}@:1883", "broker:1883"):
+    assert parse_broker_url("mqtt://[::1]:1884") == ("::1", 1884, False)
+    for url in (
+        f"http://u:{PASSWORD}@host:1883",
+        f"mqtt://u:{PASSWORD}@:1883",
+        "broker:1883",
+        f"mqtt://u:{PASSWORD}@{'b' * 64}.example:1883",  # a DNS label is at most 63 bytes
+        f"mqtt://u:{PASSWORD}@broker..example:1883",
+    ):
         with pytest.raises(ConfigError) as info:
             parse_broker_url(url)
         assert PASSWORD not in str(info.value)

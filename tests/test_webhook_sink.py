@@ -172,6 +172,20 @@ async def test_a_400_drops_that_alert_once_and_the_rest_follow(tmp_path, caplog)
     assert QUERY_SECRET not in caplog.text
 
 
+async def test_a_redirect_is_not_followed_and_the_alert_waits_for_a_fixed_url(tmp_path):
+    def answer(n: int, body: bytes) -> tuple[int, dict[str, str]]:
+        return (308, {"Location": "https://127.0.0.1:1/elsewhere"}) if n < 3 else (200, {})
+
+    receiver = Receiver(answer)
+    async with webhook(receiver, tmp_path) as sink:
+        sink.publish_alert(make_alert(0))
+        sink.publish_alert(make_alert(1))
+        await eventually(lambda: len(sink.outbox) == 0, what="outbox drained")
+    assert [h.status for h in receiver.hits] == [308, 308, 308, 200, 200]
+    assert receiver.accepted() == ["alert-000", "alert-001"]
+    assert (sink.delivered, sink.rejected, sink.retries) == (2, 0, 3)
+
+
 async def test_retry_after_is_honoured(tmp_path):
     def answer(n: int, body: bytes) -> tuple[int, dict[str, str]]:
         return (429, {"Retry-After": "1"}) if n == 0 else (200, {})
@@ -203,7 +217,15 @@ async def test_network_errors_are_retried_until_the_receiver_is_up(tmp_path, cap
 async def test_the_url_must_be_http_and_is_never_echoed(tmp_path):
     async with aiohttp.ClientSession() as http:
         outbox = Outbox(tmp_path / "webhook.db", 10)
-        for url in (f"ftp://host/{TOKEN}", f"/{TOKEN}", ""):
+        for url in (
+            f"ftp://host/{TOKEN}",
+            f"/{TOKEN}",
+            "",
+            f"https://{'a' * 64}.example.com/{TOKEN}",  # a DNS label is at most 63 bytes
+            f"https://hooks..example.com/{TOKEN}",  # an empty label
+            f"https://hooks.example.com:70000/{TOKEN}",
+            f"https://hooks.example.com:0/{TOKEN}",
+        ):
             with pytest.raises(ConfigError) as info:
                 WebhookSink(WebhookSettings(url=url), outbox, http)
             assert TOKEN not in str(info.value)

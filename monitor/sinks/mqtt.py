@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 
 from monitor.backoff import DelayFactory, full_jitter
-from monitor.config import ConfigError, MqttSettings, topic_prefix
+from monitor.config import ConfigError, MqttSettings, topic_prefix, valid_host
 from monitor.core.alerts import Alert
 from monitor.sinks.outbox import Outbox
 from monitor.sinks.payload import alert_document, encode
@@ -73,11 +73,12 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
         port = parts.port
     except ValueError:
         port = -1
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or port == -1:
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or not valid_host(host) or port == -1:
         # The URL may hold credentials: name the expected shape, not the value.
         msg = "mqtt.url must look like mqtt://host:port or mqtts://host:port"
         raise ConfigError(msg)
-    return parts.hostname, port or _DEFAULT_PORTS[scheme], scheme == "mqtts"
+    return host, port or _DEFAULT_PORTS[scheme], scheme == "mqtts"
 
 
 class MqttSink:
@@ -154,7 +155,8 @@ class MqttSink:
             try:
                 await self._session(reset)
                 reason = "session ended"
-            except* (aiomqtt.MqttError, OSError) as group:
+            except* (aiomqtt.MqttError, OSError, ValueError) as group:  # ValueError: a host
+                # the resolver refuses (UnicodeError); a sink must never end the daemon
                 reason = self._describe(group.exceptions[0])
             if self._stopping:
                 # Cancelled, and then disconnecting failed: that error must not eat the cancel.

@@ -3,8 +3,10 @@
 A 2xx answer delivers the alert. 408, 429, 5xx, timeouts and network errors are retried with
 capped, jittered backoff (a `Retry-After` header, seconds or HTTP date, is honoured up to
 `RETRY_AFTER_CAP_S`); the alert stays at the head of the line meanwhile, so order holds.
-Any other answer (400, 401, 404, 413, ...) means the receiver will never take this payload:
-it is logged once and dropped (counted in `rejected`).
+A 3xx is retried the same way and not followed: the URL needs fixing, and the alerts wait
+for it. Any other answer (400, 401, 404, 413, ...) means the receiver will never take this
+payload: it is logged once and dropped (counted in `rejected`, exported as
+`liqmon_sink_refused_total`).
 
 The URL often carries a token (Slack, Discord, Telegram bridges): logs name the host only.
 """
@@ -17,12 +19,12 @@ import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 
 from monitor.backoff import DelayFactory, full_jitter
-from monitor.config import ConfigError, WebhookSettings
+from monitor.config import ConfigError, WebhookSettings, valid_host
 from monitor.core.alerts import Alert
 from monitor.sinks.outbox import Outbox
 from monitor.sinks.payload import alert_document, encode
@@ -64,6 +66,17 @@ class _Retry(Exception):  # noqa: N818 - control flow, not an error
         self.after_s = after_s
 
 
+def _usable_http_url(parts: SplitResult) -> bool:
+    """http(s), a host that can be resolved, a port in 1-65535 if one is given."""
+    try:
+        port = parts.port  # ValueError when out of range
+    except ValueError:
+        return False
+    host = parts.hostname
+    scheme_ok = parts.scheme.lower() in ("http", "https")
+    return scheme_ok and bool(host) and valid_host(host or "") and port != 0
+
+
 class WebhookSink:
     """POSTs every alert to `settings.url` as application/json, in order."""
 
@@ -76,7 +89,7 @@ class WebhookSink:
         delays: DelayFactory = full_jitter,
     ) -> None:
         parts = urlsplit(settings.url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if not _usable_http_url(parts):
             msg = "webhook.url must be an http:// or https:// URL"  # never echo the value
             raise ConfigError(msg)
         self.settings = settings
@@ -141,13 +154,19 @@ class WebhookSink:
                 status = response.status
                 await response.read()
                 retry_after = response.headers.get("Retry-After")
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            # ValueError: a URL the client refuses only when it connects (UnicodeError of a
+            # host); retried like a network error so that a sink never ends the daemon.
             raise _Retry(self._describe(exc)) from None
         if 200 <= status < 300:
             self.delivered += 1
             return
         if status in RETRYABLE_STATUS or status >= 500:
             raise _Retry(f"HTTP {status}", retry_after_s(retry_after))
+        if 300 <= status < 400:
+            # Redirects are not followed (a POST must not turn into a GET, nor the alert go
+            # to a host the URL does not name): the alert waits until webhook.url is fixed.
+            raise _Retry(f"HTTP {status} redirect, not followed: check webhook.url")
         self.rejected += 1
         log.error(
             "webhook %s refused an alert for %s with HTTP %d; dropped it (%d refused so far)",
