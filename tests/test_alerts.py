@@ -89,6 +89,16 @@ def test_stale_data_suppresses_risk_alerts_and_says_so_once():
     assert severities(back) == [Severity.DATA_RESTORED, Severity.CRITICAL]
 
 
+def test_the_calm_clock_does_not_run_through_a_stale_period():
+    policy = AlertPolicy()
+    observe(policy, 0, 1.5)  # warning
+    observe(policy, 10, 3.0)  # calm starts
+    assert severities(observe(policy, 20, None, stale=True)) == [Severity.DATA_STALE]
+    assert severities(observe(policy, 600, 3.0)) == [Severity.DATA_RESTORED]  # calm again
+    assert observe(policy, 659, 3.0) == []
+    assert severities(observe(policy, 660, 3.0)) == [Severity.RESOLVED]
+
+
 def test_low_coverage_marks_alerts_low_confidence():
     policy = AlertPolicy()
     alert = observe(policy, 0, 1.5, coverage=0.2)[0]

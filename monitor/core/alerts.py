@@ -4,9 +4,9 @@ Per venue (or "all") × symbol × side:
 
 - *warning* when the critical shock x_c <= 2.0 %, *critical* when x_c <= 1.0 %; a worsening
   level is announced at once;
-- *resolved* once x_c has stayed above 1.25 × the warning threshold for 60 s (between the
-  warning threshold and that line nothing changes: hysteresis, so a value hovering at the
-  threshold does not flap);
+- *resolved* once x_c has stayed above 1.25 × the warning threshold for 60 s of fresh
+  readings, so a stale period restarts the clock (between the warning threshold and that
+  line nothing changes: hysteresis, so a value hovering at the threshold does not flap);
 - a repeat of the same severity within the cooldown (15 min) of the last one is held back
   unless x_c is lower than it was then;
 - while an input feed is stale, risk alerts are suppressed and one *data_stale* alert is
@@ -139,6 +139,7 @@ class AlertPolicy:
         """Fold in one observation; returns the alerts it triggers (often none)."""
         state = self._states.setdefault((obs.venue, obs.symbol, obs.side), _State())
         if obs.stale:
+            state.calm_since_ns = None  # calm counts only while it is observed
             if state.stale:
                 return []
             state.stale = True
