@@ -42,3 +42,18 @@ def test_infinite_distances_never_wrap_to_negative_bins():
 def test_max_bins_is_capped_so_a_typo_cannot_exhaust_memory():
     with pytest.raises(InputError, match="max_bins"):
         evaluate({"price": 100.0, "params": {"max_bins": 1_000_000_000}})
+
+
+@pytest.mark.parametrize("bin_bps", [5e-324, 1e-310, 1e-307])
+def test_a_bin_too_narrow_for_the_reported_distances_is_refused(bin_bps):
+    # round(100·x / bin_bps) of an infinite float raised OverflowError (a traceback, exit 1).
+    document = {"price": 100.0, "long_levels": [[99.0, 1e6]], "params": {"bin_bps": bin_bps}}
+    with pytest.raises(InputError, match=r"params\.bin_bps is too small"):
+        evaluate(document)
+
+
+@pytest.mark.parametrize("bin_bps", [0.0, -0.0, -1.0])
+def test_a_bin_width_that_is_not_positive_is_refused(bin_bps):
+    document = {"price": 100.0, "long_levels": [[99.0, 1e6]], "params": {"bin_bps": bin_bps}}
+    with pytest.raises(InputError, match=r"params\.bin_bps must be > 0"):
+        evaluate(document)

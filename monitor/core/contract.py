@@ -27,7 +27,7 @@ from monitor.core.bins import (
     sqrt_law_depth,
 )
 from monitor.core.cascade import DEFAULT_JUMP_THRESHOLD_PCT, DEFAULT_MAX_SHOCK_BINS, Scenario
-from monitor.core.risk import side_report
+from monitor.core.risk import SHOCKS_PCT, WITHIN_PCT, side_report
 from monitor.errors import InputError
 
 MAX_BINS_LIMIT = 100_000
@@ -115,6 +115,10 @@ def _levels(document: Mapping[str, object], key: str, size_name: str) -> FloatAr
     return levels
 
 
+_LARGEST_REPORTED_PCT = max(float(x) for x in (*SHOCKS_PCT, *WITHIN_PCT))
+"""The farthest distance the report gives (`risk.SHOCKS_PCT`, `risk.WITHIN_PCT`)."""
+
+
 def _params(raw: object) -> EstimateParams:
     if raw is None:
         raw = {}
@@ -145,6 +149,11 @@ def _params(raw: object) -> EstimateParams:
 
     checks = (
         (bin_bps > 0.0, "params.bin_bps must be > 0"),
+        # The report's distances in bins, round(100·x / bin_bps), must be finite numbers.
+        (
+            bin_bps <= 0.0 or math.isfinite(100.0 * _LARGEST_REPORTED_PCT / bin_bps),
+            "params.bin_bps is too small",
+        ),
         (1 <= max_bins <= MAX_BINS_LIMIT, f"params.max_bins must be in 1..{MAX_BINS_LIMIT}"),
         (max_shock >= 1, "params.max_shock_bins must be >= 1"),
         (0.0 < withdrawal <= 1.0, "params.withdrawal must be in (0, 1]"),
