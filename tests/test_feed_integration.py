@@ -128,7 +128,14 @@ async def test_server_close_leads_to_reconnect_with_the_same_subscriptions(name)
             return {f for c in run.venue.connections[count:] for f in c.received}
 
         await eventually(lambda: subscriptions <= resent(), what="every subscription resent")
-        await eventually(lambda: any(isinstance(e, FeedGap) for e in run.items()), what="gap")
+        symbols = {i.symbol for i in run.supervisor.instruments}
+        gaps: set[str] = set()
+
+        def gapped() -> set[str]:
+            gaps.update(e.symbol for e in run.items() if isinstance(e, FeedGap))
+            return gaps
+
+        await eventually(lambda: gapped() == symbols, what="a gap for every symbol")
         marks = run.supervisor.stats.events["MarkPrice"]
         await eventually(lambda: run.supervisor.stats.events["MarkPrice"] > marks + 2)
 

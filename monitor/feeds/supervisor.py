@@ -61,6 +61,12 @@ OPEN_TIMEOUT_S = 10.0
 MAX_FRAME_BYTES = 1 << 24
 BOOK_BUFFER = 5_000
 """Deltas kept while a book waits for its snapshot (Binance bridging)."""
+BOOK_CHANNELS = frozenset({"depth", "books", "orderbook", "book", "l2Book"})
+"""The stream-key channels of order books (Binance, OKX, Bybit, Deribit, Hyperliquid).
+
+Every other per-symbol stream carries a ledger input (mark, open interest, liquidations,
+trades); a connection of books only (Binance's public route) loses none when it drops.
+"""
 _BOOK_EVENTS = (BookSnapshot, BookUpdate)  # a tuple: isinstance of `A | B` is ~25 ns dearer
 
 
@@ -445,12 +451,18 @@ class FeedSupervisor:
             await self._out.put(gap)
 
     def _plan_symbols(self, plan: ConnectionPlan) -> list[str]:
-        """The planned instruments a connection carries (stream keys are `channel:symbol`).
+        """The planned instruments whose ledger inputs a connection carries.
 
+        Stream keys are `channel:symbol`; book channels do not count, so a drop of a
+        connection of books only sends no gap and the next OI change is still tracked.
         Matching against the instruments, not trusting the key's shape, keeps a stream that
         is not per symbol (a heartbeat) from being mistaken for one.
         """
-        keys = {stream.key.partition(":")[2] for stream in plan.streams}
+        keys = {
+            symbol
+            for channel, _, symbol in (stream.key.partition(":") for stream in plan.streams)
+            if channel not in BOOK_CHANNELS
+        }
         return sorted(keys & {instrument.symbol for instrument in self.instruments})
 
     # ------------------------------------------------------------------ books
