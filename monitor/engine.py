@@ -543,6 +543,7 @@ class Engine:
                 price=market.price or 0.0,
                 coverage=market.coverage,
                 stale=market.stale,
+                unavailable=side_risk is None,
                 clusters=() if side_risk is None else side_risk.clusters,
                 figures=_alert_figures(side_risk),
             )

@@ -13,7 +13,7 @@ from monitor.core.risk import Cluster
 S = 1_000_000_000
 
 
-def observe(policy, t_s, shock, *, stale=False, coverage=1.0, side="down"):
+def observe(policy, t_s, shock, *, stale=False, unavailable=False, coverage=1.0, side="down"):
     return policy.observe(
         Observation(
             now_ns=int(t_s * S),
@@ -24,6 +24,7 @@ def observe(policy, t_s, shock, *, stale=False, coverage=1.0, side="down"):
             price=100_000.0,
             coverage=coverage,
             stale=stale,
+            unavailable=unavailable,
             clusters=(Cluster(price=98_050.0, usd=4e7),),
         )
     )
@@ -97,6 +98,19 @@ def test_the_calm_clock_does_not_run_through_a_stale_period():
     assert severities(observe(policy, 600, 3.0)) == [Severity.DATA_RESTORED]  # calm again
     assert observe(policy, 659, 3.0) == []
     assert severities(observe(policy, 660, 3.0)) == [Severity.RESOLVED]
+
+
+def test_a_side_without_depth_neither_resolves_nor_alerts():
+    policy = AlertPolicy()
+    assert observe(policy, 0, None, unavailable=True, side="up") == []  # nothing known
+    observe(policy, 0, 1.5)  # warning
+    observe(policy, 10, 3.0)  # calm starts
+    for t in (20, 100, 200):  # no depth: not a reading, and not calm
+        assert observe(policy, t, None, unavailable=True) == []
+    assert policy.level("binance", "BTCUSDT", "down") == "warning"
+    assert observe(policy, 210, 3.0) == []  # calm starts again
+    assert observe(policy, 269, 3.0) == []
+    assert severities(observe(policy, 270, 3.0)) == [Severity.RESOLVED]
 
 
 def test_low_coverage_marks_alerts_low_confidence():

@@ -124,6 +124,27 @@ def test_a_silent_market_turns_stale_raises_data_stale_and_leaves_the_aggregate(
     assert snapshot.alert_levels[("hyperliquid", "BTC", "down")] == "stale"
 
 
+def test_a_book_side_without_depth_keeps_its_alert_active():
+    built = engine()
+    thin = book(70_000.0, size=1e-6)
+    no_bids = DepthView(np.empty(0), np.empty(0), thin.ask_prices, thin.ask_sizes)
+    raised: list[tuple[str, str]] = []
+    for step, depth in enumerate([thin] * 4 + [no_bids] * 8):  # 6 s without bids
+        t = (step + 1) * STEP_NS
+        feed(built, "BTC", t, 70_000.0, 1_000.0)
+        snapshot, alerts = built.cycle(t, {("hyperliquid", "BTC"): depth}.get)
+        raised += [
+            (a.venue, a.severity.value) for a in alerts if a.symbol == "BTC" and a.side == "down"
+        ]
+    venue = snapshot.markets[("hyperliquid", "BTC")]
+    assert not venue.stale
+    assert venue.risk is not None
+    assert venue.risk.down is None  # unavailable (model-spec §2), not "no cascade"
+    assert raised == [("hyperliquid", "critical"), (AGGREGATE, "critical")]
+    for market in ("hyperliquid", AGGREGATE):
+        assert snapshot.alert_levels[(market, "BTC", "down")] == "critical"
+
+
 # Markets of the stepped-cycle tests: BTC on two venues (a real aggregate), ETH and SOL.
 STEPPED = (
     ("hyperliquid", "BTC", "BTC"),

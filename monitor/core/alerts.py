@@ -11,6 +11,9 @@ Per venue (or "all") × symbol × side:
   unless x_c is lower than it was then;
 - while an input feed is stale, risk alerts are suppressed and one *data_stale* alert is
   raised instead (and *data_restored* when the data is fresh again);
+- while a side has no depth (fresh feeds, but x_c unavailable, model-spec §2) nothing is
+  known: no alert is raised or resolved and the level holds. No *data_stale*: no feed is
+  late, and every market's sides are unavailable until its first book arrives;
 - alerts carry `low_confidence` while the ledger's coverage is below 50 %.
 
 Time comes in as a value (`now_ns`), so live runs and replays give the same alerts, and alert
@@ -115,6 +118,7 @@ class Observation:
     price: float
     coverage: float
     stale: bool
+    unavailable: bool = False  # the side has no depth (model-spec §2): x_c is not known
     clusters: tuple[Cluster, ...] = ()
     figures: Mapping[str, float | None] = field(default_factory=dict)
 
@@ -148,6 +152,9 @@ class AlertPolicy:
         if state.stale:
             state.stale = False
             alerts.append(self._alert(obs, Severity.DATA_RESTORED, None))
+        if obs.unavailable:
+            state.calm_since_ns = None  # missing depth is not calm: the level holds
+            return alerts
         alerts.extend(self._risk(obs, state))
         return alerts
 
