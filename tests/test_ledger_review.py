@@ -180,3 +180,32 @@ def test_an_update_that_fails_half_way_leaves_the_ledger_as_it_was():
         else:
             assert left == right, name
     assert_balanced(ledger)
+
+
+# ------------------------------------------------------------------- huge trades
+
+
+def test_trade_volumes_that_overflow_when_summed_still_place_opens_by_volume():
+    # Two valid trades of 1e308 in one 5 bp entry bin summed to inf, the weights became
+    # NaN and every cohort of both sides turned NaN for good.
+    ledger = Ledger(BYBIT, 100.0)
+    ledger.cold_start(1_000.0, 100.0, 95.0, 105.0)
+    before = ledger.quantities()
+    result = ledger.apply(
+        OiObservation(
+            open_interest=1_100.0,
+            mark_price=101.5,
+            low=100.0,
+            high=101.5,
+            trade_prices=np.array([101.50, 101.51, 100.5]),
+            trade_quantities=np.array([1e308, 1e308, 1e307]),
+        )
+    )
+    assert result.outcome is Outcome.APPLIED
+    assert_balanced(ledger)
+    added = (ledger.quantities() - before).sum(axis=1)  # opened, per side and entry bin
+    heavy, light = (CENTRE + round(math.log(p / 100.0) / ENTRY_BIN) for p in (101.5, 100.5))
+    assert heavy == CENTRE + round(math.log(101.51 / 100.0) / ENTRY_BIN)
+    for side in (LONG, SHORT):
+        assert added[side, heavy] > 0.0
+        assert added[side, heavy] == pytest.approx(20.0 * added[side, light], rel=1e-6)

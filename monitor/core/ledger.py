@@ -411,8 +411,11 @@ class Ledger:
         """Where new positions opened: (first entry bin, weights summing to 1)."""
         lo, hi = self._entry_index(obs.low), self._entry_index(obs.high)
         if obs.trade_prices is not None and obs.trade_quantities is not None:
-            volume = obs.trade_quantities
-            if volume.sum() > 0.0:
+            peak = float(obs.trade_quantities.max(initial=0.0))
+            if peak > 0.0:
+                # Relative to the largest trade: finite volumes near the float maximum
+                # would sum to inf and turn every weight into NaN.
+                volume = obs.trade_quantities / peak
                 logs = np.log(obs.trade_prices) - self._anchor_log
                 index = np.rint(logs / ENTRY_BIN).astype(np.int64) + ENTRY_BINS // 2
                 index = np.clip(index, 0, ENTRY_BINS - 1)
