@@ -515,7 +515,9 @@ class Engine:
             open_interest=sum(m.open_interest or 0.0 for m in members if not m.stale) or None,
             coverage=0.0 if risk is None else risk.coverage,
             warm=any(m.warm for m in members),
-            stale=not inputs,
+            # No fresh venue, and at least one whose data is late: while every venue is
+            # still starting up (neither warm nor stale) the aggregate is starting too.
+            stale=not inputs and any(m.stale for m in members),
             ages_s=MappingProxyType(
                 {s: min(m.ages_s[s] for m in members) for s in STREAMS} if members else {}
             ),

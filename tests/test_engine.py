@@ -124,6 +124,25 @@ def test_a_silent_market_turns_stale_raises_data_stale_and_leaves_the_aggregate(
     assert snapshot.alert_levels[("hyperliquid", "BTC", "down")] == "stale"
 
 
+def test_an_asset_still_starting_up_sends_no_data_stale_for_its_aggregate():
+    # ETH is never fed: within the stale deadline it is starting up, on its venue and in
+    # its aggregate alike (the aggregate used to send data_stale at the first cycle); past
+    # the deadline both turn stale together.
+    built = engine()
+    books = {("hyperliquid", "BTC"): book(70_000.0)}
+    feed(built, "BTC", STEP_NS, 70_000.0, 1_000.0)
+    snapshot, alerts = built.cycle(STEP_NS, books.get)
+    assert not snapshot.markets[(AGGREGATE, "ETH")].stale
+    assert [a for a in alerts if a.symbol == "ETH"] == []
+    late = 31 * NS
+    feed(built, "BTC", late, 70_000.0, 1_000.0)
+    snapshot, alerts = built.cycle(late, books.get)
+    stale = {(a.venue, a.symbol, a.side) for a in alerts if a.severity.value == "data_stale"}
+    assert stale == {
+        (v, "ETH", side) for v in ("hyperliquid", AGGREGATE) for side in ("down", "up")
+    }
+
+
 def test_a_book_side_without_depth_keeps_its_alert_active():
     built = engine()
     thin = book(70_000.0, size=1e-6)
