@@ -3,10 +3,12 @@
 The fake venue (tests/venue_server.py + tests/fake_venues/<venue>.py) answers the
 adapter's own subscription frames and keep-alives as the venue documents, serves the
 instruments (and Binance's REST book snapshot and OI poll) over real HTTP, and pushes
-recorded frames. What the tests observe: events of every kind arrive, books get built,
-and a server close, a silent stream or a refused connection lead to a reconnect that
-resubscribes exactly as the first connection did. Deadlines are scaled down so each test
-takes seconds; every wait is bounded.
+recorded frames (Binance's only to the connection subscribed to their stream, as Binance
+routes them). What the tests observe: events of every kind arrive, books get built, a
+server close, a silent stream or a refused connection lead to a reconnect that
+resubscribes exactly as the first connection did, and the ledger's gap notices follow the
+connections that carry its inputs. Deadlines are scaled down so each test takes seconds;
+every wait is bounded.
 """
 
 from __future__ import annotations
@@ -15,29 +17,40 @@ import asyncio
 import contextlib
 import importlib
 import itertools
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+from fake_venues import binance as fake_binance
 from venue_server import FakeVenue, eventually
 
 from monitor.app import load_instruments
 from monitor.clock import SystemClock
 from monitor.core.events import FeedGap, FeedItem, MarkPrice, OpenInterest
 from monitor.feeds.base import ConnectionPlan
+from monitor.feeds.book import OrderBook
 from monitor.feeds.registry import VENUES, make_adapter
 from monitor.feeds.rejects import RejectLog
 from monitor.feeds.supervisor import FeedSupervisor
 
 pytestmark = pytest.mark.asyncio
 
+BTC = "BTCUSDT"
 STALE_S = 0.5
 KEEPALIVE_S = 0.1
 
 
-def fast_delays() -> Iterator[float]:
-    return itertools.repeat(0.02)
+def delays_of(seconds: float) -> Callable[[], Iterator[float]]:
+    return lambda: itertools.repeat(seconds)
+
+
+def binance_routing(frame: str, received: list[str]) -> bool:
+    """Binance sends a data frame only on the connection that subscribed to its stream."""
+    stream = orjson.loads(frame)["stream"]
+    return any(stream in sent for sent in received)
 
 
 def speed_up(plan: ConnectionPlan) -> ConnectionPlan:
@@ -53,9 +66,11 @@ def speed_up(plan: ConnectionPlan) -> ConnectionPlan:
 @dataclass
 class Running:
     venue: FakeVenue
+    script: Any
     supervisor: FeedSupervisor
     queue: asyncio.Queue[FeedItem]
     rejects: RejectLog
+    seen: list[FeedItem] = field(default_factory=list)
 
     def items(self) -> list[FeedItem]:
         out = []
@@ -63,10 +78,17 @@ class Running:
             out.append(self.queue.get_nowait())
         return out
 
+    def collect(self) -> list[FeedItem]:
+        """Everything queued so far, kept."""
+        self.seen += self.items()
+        return self.seen
+
 
 @contextlib.asynccontextmanager
-async def running(name: str) -> AsyncIterator[Running]:
+async def running(name: str, reconnect_delay_s: float = 0.02) -> AsyncIterator[Running]:
     script = importlib.import_module(f"fake_venues.{name}").Script()
+    if name == "binance":
+        script.wants = binance_routing
     async with FakeVenue(script) as venue, aiohttp.ClientSession() as http:
         adapter = make_adapter(name, ws_url=venue.ws_url, rest_url=venue.rest_url)
         instruments = await load_instruments(adapter, http, list(script.symbols))
@@ -79,14 +101,14 @@ async def running(name: str) -> AsyncIterator[Running]:
             clock=SystemClock(),
             http=http,
             rejects=rejects,
-            delays=fast_delays,
+            delays=delays_of(reconnect_delay_s),
             ping_interval_s=5.0,
         )
         supervisor.plans = [speed_up(plan) for plan in supervisor.plans]
         supervisor.polls = [(request, 0.1) for request, _ in supervisor.polls]
         task = asyncio.create_task(supervisor.run(), name=f"test:{name}")
         try:
-            yield Running(venue, supervisor, queue, rejects)
+            yield Running(venue, script, supervisor, queue, rejects)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -177,3 +199,60 @@ async def test_reconnecting_one_binance_route_leaves_the_other_routes_books_alon
         await eventually(lambda: run.supervisor.stats.events["MarkPrice"] > marks + 2)
         assert book.synced
         assert sum("/depth" in hit for hit in run.venue.rest_hits) == snapshots
+
+
+async def test_a_drop_of_the_binance_book_connection_reports_no_gap():
+    """The public route carries only books: no ledger input is lost, the ledger gets no gap."""
+    async with running("binance") as run:
+        stats = run.supervisor.stats
+        book = await synced_book(run, BTC)
+        await run.venue.close_all(path_contains="/public")
+        await eventually(lambda: stats.connects["public-0"] >= 2, what="public reconnect")
+        await eventually(lambda: book.synced, what="book rebuilt")
+        assert stats.connects["market-0"] == 1
+        assert not [item for item in run.collect() if isinstance(item, FeedGap)]
+
+        await run.venue.close_all(path_contains="/market")  # marks, liquidations, trades
+        await eventually(lambda: stats.connects["market-0"] >= 2, what="market reconnect")
+        gaps = {item.symbol for item in run.collect() if isinstance(item, FeedGap)}
+        assert gaps == set(run.script.symbols)
+
+
+async def test_binance_open_interest_polled_while_the_market_route_is_down_is_held_back():
+    """The OI poll keeps answering through a market-route outage: none of it reaches the
+    ledger before marks flow again, so the OI change across the outage follows one gap."""
+    oi_path = f"/fapi/v1/openInterest?symbol={BTC}"
+    async with running("binance", reconnect_delay_s=1.0) as run:
+        stats = run.supervisor.stats
+        await eventually(
+            lambda: {type(i) for i in run.collect()} >= {MarkPrice, OpenInterest}, what="data"
+        )
+        await run.venue.close_all(path_contains="/market")
+        await eventually(lambda: not stats.connected["market-0"], what="market down")
+        polls = run.venue.rest_hits.count(oi_path)
+        risen = dict(run.script.rest[oi_path])
+        risen["openInterest"] = f"{fake_binance.OI_BASE * 1.10:.3f}"
+        run.script.rest[oi_path] = risen  # +10 % while nothing else is seen
+        await eventually(lambda: run.venue.rest_hits.count(oi_path) >= polls + 5, what="polls")
+        assert not stats.connected["market-0"]
+        await eventually(lambda: stats.connects["market-0"] >= 2, what="market reconnect")
+        gap = next(n for n, i in enumerate(run.collect()) if isinstance(i, FeedGap))
+
+        def after_gap() -> list[FeedItem]:
+            return [i for i in run.collect()[gap:] if i.symbol == BTC]
+
+        await eventually(
+            lambda: {type(i) for i in after_gap()} >= {MarkPrice, OpenInterest}, what="data"
+        )
+        later = after_gap()
+        outage = list(itertools.takewhile(lambda i: not isinstance(i, MarkPrice), later))
+        assert not [i for i in outage if isinstance(i, OpenInterest)]
+        first_oi = next(i for i in later if isinstance(i, OpenInterest))
+        assert first_oi.open_interest == pytest.approx(fake_binance.OI_BASE * 1.10)
+
+
+async def synced_book(run: Running, symbol: str) -> OrderBook:
+    await eventually(lambda: symbol in run.supervisor.books, what="a book")
+    book = run.supervisor.books[symbol]
+    await eventually(lambda: book.synced and min(book.levels) > 0, what="book synced")
+    return book

@@ -5,7 +5,9 @@ answers keep-alives, watches every stream's staleness on its own deadline, keeps
 books in sync (REST snapshot or resubscribe on a gap or a crossed book), and reconnects
 with capped, jittered backoff that is reset only after the first good frame. Every
 disconnect is reported downstream as a `FeedGap`, so the ledger never mistakes an
-open-interest jump across an outage for new positions.
+open-interest jump across an outage for new positions; polled open interest (Binance) is
+held back until the connection carrying the symbol's marks delivers again, so the whole
+outage is that one gap and not polls booked as new positions against a frozen mark.
 
 What one frame means (parse, count or reject, sanity, order books, resync decisions, the
 events it yields) is decided by `FramePipeline`, synchronously and without I/O; the
@@ -34,7 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from monitor.backoff import DelayFactory, full_jitter
 from monitor.clock import Clock
-from monitor.core.events import BookSnapshot, BookUpdate, FeedGap, FeedItem
+from monitor.core.events import BookSnapshot, BookUpdate, FeedGap, FeedItem, OpenInterest
 from monitor.feeds.base import (
     ConnectionPlan,
     FeedDecodeError,
@@ -312,6 +314,11 @@ class FeedSupervisor:
         self.pipeline = FramePipeline(adapter, rejects, monotonic=clock.monotonic)
         self.stats = self.pipeline.stats
         self.books = self.pipeline.books
+        self._ledger_conns: dict[str, list[str]] = {}  # symbol -> connections of its inputs
+        for plan in self.plans:
+            for symbol in self._plan_symbols(plan):
+                self._ledger_conns.setdefault(symbol, []).append(plan.name)
+        self._unproven = {plan.name for plan in self.plans}  # no good frame since (re)opening
 
     async def run(self) -> None:
         """Run until cancelled; a bug in any task stops all of them."""
@@ -330,6 +337,7 @@ class FeedSupervisor:
         while True:
             reason = await self._connect_once(plan, backoff)
             self.stats.connected[plan.name] = False
+            self._unproven.add(plan.name)
             self.stats.reconnects[reason] += 1
             await self._report_gap(plan, reason)
             delay = 0.0 if reason == "planned" else backoff.next_delay()
@@ -407,6 +415,7 @@ class FeedSupervisor:
                 await ws.send(reply)
             if result.alive and fresh:
                 backoff.reset()  # first good frame: the connection works, forget past failures
+                self._unproven.discard(plan.name)
                 fresh = False
             for frame in result.sends:
                 await ws.send(frame)
@@ -510,8 +519,18 @@ class FeedSupervisor:
                 backoff.reset()
                 if self._out is not None:
                     for event in events:
-                        await self._out.put(event)
+                        if not (isinstance(event, OpenInterest) and self._held(event.symbol)):
+                            await self._out.put(event)
             await asyncio.sleep(interval_s)
+
+    def _held(self, symbol: str) -> bool:
+        """Whether a connection of the symbol's ledger inputs has not delivered since opening.
+
+        Open interest seen then has no marks or liquidations to go with it: the ledger would
+        book it as new positions at a frozen mark. Held back, the next one after the gap
+        carries the whole outage's change and is booked as mass of unknown origin.
+        """
+        return any(conn in self._unproven for conn in self._ledger_conns.get(symbol, ()))
 
 
 def _retry_reason(exc: BaseException) -> str:
