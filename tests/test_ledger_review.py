@@ -209,3 +209,24 @@ def test_trade_volumes_that_overflow_when_summed_still_place_opens_by_volume():
     for side in (LONG, SHORT):
         assert added[side, heavy] > 0.0
         assert added[side, heavy] == pytest.approx(20.0 * added[side, light], rel=1e-6)
+
+
+# ------------------------------------------------------------------- coverage
+
+
+def test_coverage_is_the_worse_sides_when_liquidations_take_legacy_from_one_side():
+    # All mass starts as legacy; a dip liquidates 600 longs and OI stays: the longs
+    # re-opened are observed flow, every short is still legacy. Coverage came from the
+    # long side alone (0.60), so alerts on short fuel were not marked low-confidence.
+    ledger = Ledger(BYBIT, 100.0)
+    ledger.cold_start(1_000.0, 100.0, 95.0, 105.0)
+    ledger.apply(
+        OiObservation(
+            open_interest=1_000.0, mark_price=100.0, low=80.0, high=100.0, liquidated_long=600.0
+        )
+    )
+    state = ledger.to_state()
+    assert state.legacy[LONG].sum() == pytest.approx(400.0)
+    assert state.legacy[SHORT].sum() == pytest.approx(1_000.0)
+    assert ledger.legacy == pytest.approx(1_000.0)
+    assert ledger.coverage == pytest.approx(0.0)

@@ -322,8 +322,12 @@ class Ledger:
 
     @property
     def legacy(self) -> float:
-        """Legacy mass of the long side (equal to the short side's by construction)."""
-        return float(self._legacy[LONG, :, self._lo : self._hi].sum())
+        """Legacy mass of the side holding more of it.
+
+        Opens, closes and gaps change both sides alike, but crossing and liquidations take
+        legacy mass from one side only; the larger keeps coverage the worse side's.
+        """
+        return float(self._legacy[:, :, self._lo : self._hi].sum(axis=(1, 2)).max())
 
     @property
     def coverage(self) -> float:
