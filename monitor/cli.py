@@ -210,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_argument(record)
     record.add_argument("--out", help="output path (default: record.path of the config)")
-    record.add_argument("--rotate-mb", type=float, help="rotate files at this size in MiB")
+    record.add_argument(
+        "--rotate-mb",
+        type=float,
+        help="start a new file when one reaches this size on disk in MiB (compressed for .zst)",
+    )
     record.add_argument("--duration", type=float, help="stop after this many seconds")
     record.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     record.set_defaults(handler=_record)

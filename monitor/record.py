@@ -1,8 +1,10 @@
 """`liqmon record`'s writer: raw frames as received, one JSON object per line.
 
 Line format (read back by replay): `{"recv_ns": int, "venue": str, "conn": str, "raw": str}`.
-A path ending in `.zst` is zstd-compressed. Files rotate by size: the first file is the
-path given, later ones insert a counter before the suffixes (`x.jsonl.zst`,
+A path ending in `.zst` is zstd-compressed. Files rotate when their size on disk reaches
+the rotation size (for `.zst` the compressed size; a file may go over it by what the
+compressor emits at once, one block of ~128 KiB of frames compressed). The first file is
+the path given, later ones insert a counter before the suffixes (`x.jsonl.zst`,
 `x.0001.jsonl.zst`, ...). Every line carries its receive time, which is what replay
 orders by, so the order files are named or listed in does not matter.
 """
@@ -48,7 +50,10 @@ class Recorder:
         self._raw = target.open("wb")
         if target.suffix == ".zst":
             compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-            self._stream = compressor.stream_writer(self._raw, closefd=False)
+            # write() then returns the compressed bytes it passed on to the file.
+            self._stream = compressor.stream_writer(
+                self._raw, closefd=False, write_return_read=False
+            )
         else:
             self._stream = self._raw
         self._written = 0
@@ -60,8 +65,7 @@ class Recorder:
         if self._stream is None:
             msg = "recorder is closed"
             raise RuntimeError(msg)
-        self._stream.write(line + b"\n")
-        self._written += len(line) + 1
+        self._written += self._stream.write(line + b"\n")
         self.frames += 1
         if self._written >= self.rotate_bytes:
             self._close_current()

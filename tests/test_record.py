@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+from itertools import islice
+
 import orjson
 import zstandard
+from real_data import CAPTURES, capture_lines
 
 from monitor.record import Recorder, read_recording, rotated_path
+
+
+def noisy_frame(n: int) -> str:
+    """A frame that compresses about 2:1, so zstd emits a block every ~128 KiB of frames."""
+    pad = hashlib.sha256(str(n).encode()).hexdigest()
+    return f'{{"topic":"tickers.BTCUSDT","n":{n},"pad":"{pad}"}}'
 
 
 def test_plain_recording_round_trips(tmp_path):
@@ -21,15 +31,15 @@ def test_plain_recording_round_trips(tmp_path):
 
 
 def test_zst_suffix_compresses_and_rotation_splits_files(tmp_path):
-    recorder = Recorder(tmp_path / "tape.jsonl.zst", rotate_bytes=2_000)
-    for i in range(100):
-        recorder.write(i, "bybit", "linear", f'{{"topic":"tickers.BTCUSDT","n":{i}}}')
+    recorder = Recorder(tmp_path / "tape.jsonl.zst", rotate_bytes=20_000)
+    for i in range(4_000):
+        recorder.write(i, "bybit", "linear", noisy_frame(i))
     recorder.close()
     assert len(recorder.files) > 1
     assert recorder.files[0] == tmp_path / "tape.jsonl.zst"
     assert recorder.files[1] == tmp_path / "tape.0001.jsonl.zst"
     records = [r for path in recorder.files for r in read_recording(path)]
-    assert [r["recv_ns"] for r in records] == list(range(100))
+    assert [r["recv_ns"] for r in records] == list(range(4_000))
     # Each file is a complete zstd frame on its own.
     with recorder.files[0].open("rb") as handle:
         assert zstandard.ZstdDecompressor().stream_reader(handle).read()
@@ -39,3 +49,20 @@ def test_rotated_names_count_up(tmp_path):
     base = tmp_path / "x.jsonl.zst"
     names = [rotated_path(base, i).name for i in range(3)]
     assert names == ["x.jsonl.zst", "x.0001.jsonl.zst", "x.0002.jsonl.zst"]
+
+
+def test_zst_files_rotate_at_their_size_on_disk(tmp_path):
+    """`--rotate-mb` is the size of the file on disk, also when zstd compresses ~9:1.
+
+    A file can go over by what the compressor emits at once (a block, ~128 KiB of
+    frames) and the end of the frame written at rotation.
+    """
+    rotate = 64 * 1024
+    recorder = Recorder(tmp_path / "tape.jsonl.zst", rotate_bytes=rotate)
+    lines = capture_lines(CAPTURES / "hftbacktest" / "usdm_btcusdt_20240808.gz")
+    for recv_ns, raw in islice(lines, 20_000):
+        recorder.write(recv_ns, "binance", "public-0", raw)
+    recorder.close()
+    assert len(recorder.files) >= 3
+    for path in recorder.files[:-1]:
+        assert rotate <= path.stat().st_size < 1.5 * rotate, path
