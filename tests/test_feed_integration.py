@@ -31,7 +31,7 @@ from monitor.app import load_instruments
 from monitor.clock import SystemClock
 from monitor.core.events import FeedGap, FeedItem, MarkPrice, OpenInterest
 from monitor.feeds.base import ConnectionPlan
-from monitor.feeds.book import OrderBook
+from monitor.feeds.book import OrderBook, synced_view
 from monitor.feeds.registry import VENUES, make_adapter
 from monitor.feeds.rejects import RejectLog
 from monitor.feeds.supervisor import FeedSupervisor
@@ -249,6 +249,19 @@ async def test_binance_open_interest_polled_while_the_market_route_is_down_is_he
         assert not [i for i in outage if isinstance(i, OpenInterest)]
         first_oi = next(i for i in later if isinstance(i, OpenInterest))
         assert first_oi.open_interest == pytest.approx(fake_binance.OI_BASE * 1.10)
+
+
+async def test_a_binance_book_is_dropped_while_its_connection_is_down():
+    """A lost book connection leaves no frozen book behind that would still read as synced."""
+    async with running("binance", reconnect_delay_s=1.0) as run:
+        stats = run.supervisor.stats
+        await synced_book(run, BTC)
+        await run.venue.close_all(path_contains="/public")
+        await eventually(lambda: not stats.connected["public-0"], what="public down")
+        assert synced_view(run.supervisor.books, BTC) is None
+        assert stats.connects["public-0"] == 1  # still waiting to reconnect
+        await eventually(lambda: stats.connects["public-0"] >= 2, what="public reconnect")
+        await synced_book(run, BTC)
 
 
 async def synced_book(run: Running, symbol: str) -> OrderBook:

@@ -205,8 +205,12 @@ class FramePipeline:
         book.reset()
         return SnapshotOutcome.NOT_BRIDGED
 
-    def connection_opened(self, conn: str) -> None:
-        """A (re)connected `conn`: only the books it fed are now out of date."""
+    def connection_lost(self, conn: str) -> None:
+        """`conn` is gone: the books it fed are out of date now, not when it reconnects.
+
+        Kept until a reconnect (which may not come for minutes), a book would still read as
+        synced, and fresh, while nothing updates it.
+        """
         for symbol, fed_by in list(self._book_conn.items()):
             if fed_by == conn:
                 self.reset_book(symbol)
@@ -338,6 +342,7 @@ class FeedSupervisor:
             reason = await self._connect_once(plan, backoff)
             self.stats.connected[plan.name] = False
             self._unproven.add(plan.name)
+            self.pipeline.connection_lost(plan.name)
             self.stats.reconnects[reason] += 1
             await self._report_gap(plan, reason)
             delay = 0.0 if reason == "planned" else backoff.next_delay()
@@ -380,7 +385,6 @@ class FeedSupervisor:
         watched = {s.key: s.stale_after_s for s in plan.streams if s.stale_after_s is not None}
         for key in watched:
             self.stats.last_seen[key] = started
-        self.pipeline.connection_opened(plan.name)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(plan, ws, tg, backoff), name=f"recv:{plan.name}")
             if watched:
