@@ -18,7 +18,7 @@ from monitor.core.events import (
     Side,
     Trade,
 )
-from monitor.core.flow import FlowTracker
+from monitor.core.flow import FlowTracker, FlowUpdate
 from monitor.core.ledger import Ledger, Outcome
 from monitor.core.risk import MarketInput, assess, top_clusters
 from monitor.core.venues import venue_params
@@ -107,6 +107,61 @@ def test_without_restore_the_same_change_would_have_been_new_positions():
     assert update.result is not None
     assert update.result.outcome is Outcome.APPLIED
     assert update.result.opened == pytest.approx((150.0, 150.0))
+
+
+def dip_then_recovery(tracker: FlowTracker, *, anomalous_reading: bool) -> FlowUpdate | None:
+    """Cold start at 100, a dip to 91 through the 10x-25x long LPs with 50 longs
+    liquidated, optionally an OI reading skipped as an anomaly, then OI 950 at 100."""
+    tracker.observe(MarkPrice(**at(1), mark_price=100.0))
+    tracker.observe(OpenInterest(**at(2), open_interest=1_000.0))
+    for i, price in enumerate((97.0, 93.0, 91.0, 95.0, 100.0)):
+        tracker.observe(MarkPrice(**at(3 + i), mark_price=price))
+    tracker.observe(Liquidation(**at(8), side=Side.LONG, price=92.0, quantity=50.0))
+    tracker.observe(Trade(**at(9), price=92.0, quantity=5.0, aggressor=Aggressor.SELL))
+    if anomalous_reading:
+        skipped = tracker.observe(OpenInterest(**at(10), open_interest=1_300.0))  # +30 %
+        assert skipped is not None
+        assert skipped.result is not None
+        assert skipped.result.outcome is Outcome.ANOMALY
+    return tracker.observe(OpenInterest(**at(11), open_interest=950.0))
+
+
+def test_an_oi_reading_skipped_as_an_anomaly_leaves_its_interval_to_the_next():
+    # The skipped reading threw away the dip's low, the liquidations and the trades:
+    # the next applied one crossed 38 instead of 272 longs and kept 12x the long fuel.
+    params = venue_params("bybit", "BTC")
+    plain, skipping = FlowTracker(params), FlowTracker(params)
+    expected = dip_then_recovery(plain, anomalous_reading=False)
+    update = dip_then_recovery(skipping, anomalous_reading=True)
+    assert expected is not None
+    assert expected.result is not None
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.APPLIED
+    assert update.result.crossed == pytest.approx(expected.result.crossed)
+    assert update.result.liquidated == pytest.approx(expected.result.liquidated)
+    assert update.result.liquidated[0] == pytest.approx(50.0)
+    assert plain.ledger is not None
+    assert skipping.ledger is not None
+    assert np.allclose(skipping.ledger.quantities(), plain.ledger.quantities(), rtol=1e-12)
+
+
+def test_a_refused_oi_reading_does_not_pass_what_made_it_invalid_on():
+    # Two finite trades at one price sum to inf: that interval can never be applied, and
+    # carrying it over would refuse every later reading too.
+    tracker = FlowTracker(venue_params("bybit", "BTC"))
+    tracker.observe(MarkPrice(**at(1), mark_price=100.0))
+    tracker.observe(OpenInterest(**at(2), open_interest=1_000.0))
+    for i in range(2):
+        tracker.observe(Trade(**at(3 + i), price=100.0, quantity=1e308, aggressor=Aggressor.BUY))
+    refused = tracker.observe(OpenInterest(**at(5), open_interest=1_010.0))
+    assert refused == FlowUpdate(result=None, refused="non_finite")
+    update = tracker.observe(OpenInterest(**at(6), open_interest=1_020.0))
+    assert update is not None
+    assert update.result is not None
+    assert update.result.outcome is Outcome.APPLIED
+    assert tracker.ledger is not None
+    assert tracker.ledger.side_totals() == pytest.approx((1_020.0, 1_020.0))
 
 
 def linear_book(price: float, per_bin_usd: float, bins: int, delta: float, below: bool):

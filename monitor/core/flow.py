@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.core.events import FeedGap, FeedItem, Liquidation, MarkPrice, OpenInterest, Side, Trade
-from monitor.core.ledger import InvalidObservationError, Ledger, OiObservation, UpdateResult
+from monitor.core.ledger import (
+    InvalidObservationError,
+    Ledger,
+    OiObservation,
+    Outcome,
+    UpdateResult,
+)
 from monitor.core.venues import VenueParams
 
 DEFAULT_COLD_START_RANGE = 0.05
@@ -119,11 +125,19 @@ class FlowTracker:
             trade_prices=prices,
             trade_quantities=quantities,
         )
-        self._reset(mark)
         try:
-            return FlowUpdate(result=self.ledger.apply(observation))
+            result = self.ledger.apply(observation)
         except InvalidObservationError as error:
+            # What the interval holds made it invalid (a sum that overflowed): carried
+            # over, it would have every later reading refused too.
+            self._reset(mark)
             return FlowUpdate(result=None, refused=error.reason)
+        if result.outcome is not Outcome.ANOMALY:
+            # Applied or rebaselined: the interval is booked. A skipped reading is no
+            # observation; the next one crosses with its low/high, liquidations and
+            # trades too (model-spec §5: the interval since the previous observation).
+            self._reset(mark)
+        return FlowUpdate(result=result)
 
     def _reset(self, mark: float) -> None:
         self._interval = _Interval()
