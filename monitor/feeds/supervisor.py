@@ -248,14 +248,14 @@ class FramePipeline:
             return
         status = book.apply_update(event)
         if status is BookStatus.NO_SNAPSHOT:
-            self._pending.setdefault(event.symbol, deque(maxlen=BOOK_BUFFER)).append(event)
+            # Only a REST snapshot is bridged by the deltas around it (Binance). A snapshot
+            # on the stream follows the deltas that matter; those before it (in flight while
+            # OKX processed our unsubscribe) would not chain onto it: dropped.
             if self.adapter.book_snapshot_request(event.symbol) is not None:
+                self._pending.setdefault(event.symbol, deque(maxlen=BOOK_BUFFER)).append(event)
                 self._want_snapshot(event.symbol, result)
         elif status in (BookStatus.GAP, BookStatus.CROSSED):
-            reason: FeedRejectReason = (
-                "sequence_gap" if status is BookStatus.GAP else "crossed_book"
-            )
-            self._rejects.reject(FeedDecodeError(self.venue, reason, f"book {event.symbol}"))
+            self._reject_book(status, event.symbol)
             self._resync(conn, event.symbol, result)
         elif status is BookStatus.DUPLICATE:
             self._rejects.reject(
@@ -268,9 +268,15 @@ class FramePipeline:
         while pending:
             status = book.apply_update(pending.popleft())
             if status in (BookStatus.GAP, BookStatus.CROSSED):
+                self._reject_book(status, symbol)
                 pending.clear()
                 return False
         return True
+
+    def _reject_book(self, status: BookStatus, symbol: str) -> None:
+        """Count a delta that broke the book, by what broke it."""
+        reason: FeedRejectReason = "sequence_gap" if status is BookStatus.GAP else "crossed_book"
+        self._rejects.reject(FeedDecodeError(self.venue, reason, f"book {symbol}"))
 
     def _resync(self, conn: str, symbol: str, result: FrameResult) -> None:
         self.stats.book_resyncs[symbol] += 1
