@@ -3,10 +3,11 @@
 Line format (read back by replay): `{"recv_ns": int, "venue": str, "conn": str, "raw": str}`.
 A path ending in `.zst` is zstd-compressed. Files rotate when their size on disk reaches
 the rotation size (for `.zst` the compressed size; a file may go over it by what the
-compressor emits at once, one block of ~128 KiB of frames compressed). The first file is
-the path given, later ones insert a counter before the suffixes (`x.jsonl.zst`,
-`x.0001.jsonl.zst`, ...). Every line carries its receive time, which is what replay
-orders by, so the order files are named or listed in does not matter.
+compressor emits at once, one block of ~128 KiB of frames compressed). The files are a
+series: the path given, then a counter before the suffixes (`x.jsonl.zst`,
+`x.0001.jsonl.zst`, ...). A file that exists is never overwritten: a restart with the same
+path goes on with the next free name. Every line carries its receive time, which is what
+replay orders by, so the order files are named or listed in does not matter.
 """
 
 from __future__ import annotations
@@ -45,9 +46,15 @@ class Recorder:
         self._open()
 
     def _open(self) -> None:
-        target = rotated_path(self.path, self._index)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = target.open("wb")
+        """Create the next file of the series that does not exist yet (never truncate one)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            target = rotated_path(self.path, self._index)
+            try:
+                self._raw = target.open("xb")
+                break
+            except FileExistsError:
+                self._index += 1
         if target.suffix == ".zst":
             compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
             # write() then returns the compressed bytes it passed on to the file.

@@ -10,6 +10,7 @@ import zstandard
 from real_data import CAPTURES, capture_lines
 
 from monitor.record import Recorder, read_recording, rotated_path
+from monitor.sources import merge, open_source
 
 
 def noisy_frame(n: int) -> str:
@@ -66,3 +67,34 @@ def test_zst_files_rotate_at_their_size_on_disk(tmp_path):
     assert len(recorder.files) >= 3
     for path in recorder.files[:-1]:
         assert rotate <= path.stat().st_size < 1.5 * rotate, path
+
+
+def test_a_restart_never_overwrites_and_replay_reads_both_runs(tmp_path):
+    """The same path twice (a restarted `liqmon record` or `run --record`): both runs kept."""
+    path = tmp_path / "tape.jsonl.zst"
+    runs = []
+    for run in (1, 2):
+        recorder = Recorder(path, rotate_bytes=20_000)
+        for i in range(3_000):
+            recorder.write(run * 10_000 + i, "bybit", "linear", noisy_frame(i))
+        recorder.close()
+        assert len(recorder.files) > 1
+        runs.append(recorder.files)
+    assert runs[0][0] == path
+    assert runs[1][0] == rotated_path(path, len(runs[0]))  # the series goes on
+    files = sorted(tmp_path.glob("tape*.jsonl.zst"))
+    assert sorted(runs[0] + runs[1]) == files
+    replayed = [frame.recv_ns for frame, _ in merge(open_source(f) for f in files)]
+    assert replayed == [*range(10_000, 13_000), *range(20_000, 23_000)]
+
+
+def test_an_existing_file_in_the_series_is_skipped_not_truncated(tmp_path):
+    path = tmp_path / "tape.jsonl"
+    path.write_text("someone else's\n")
+    rotated_path(path, 1).write_text("also kept\n")
+    recorder = Recorder(path, rotate_bytes=1 << 20)
+    recorder.write(1, "okx", "public", "{}")
+    recorder.close()
+    assert recorder.files == [rotated_path(path, 2)]
+    assert path.read_text() == "someone else's\n"
+    assert rotated_path(path, 1).read_text() == "also kept\n"
