@@ -491,7 +491,7 @@ class Ledger:
                 self._open(side, residual, start, kernel, unknown_origin=unknown_origin)
                 opened[side] = residual
             elif residual < 0.0:
-                self._close(side, -residual, present)
+                self._close(side, obs.open_interest, present)
                 closed[side] = -residual
         self.open_interest = obs.open_interest
         self.mark_price = obs.mark_price
@@ -587,9 +587,13 @@ class Ledger:
         else:
             self._lo, self._hi = min(self._lo, start), max(self._hi, stop)
 
-    def _close(self, side: int, amount: float, total: float) -> None:
-        """Step 2, R < 0: remove mass from every cohort of the side pro rata to Q."""
-        keep = max(0.0, 1.0 - amount / total) if total > 0.0 else 0.0
+    def _close(self, side: int, target: float, total: float) -> None:
+        """Step 2, R < 0: scale every cohort of the side pro rata so it sums to `target`.
+
+        The factor is target / total, not 1 − amount / total: after a fall of open interest
+        by orders of magnitude the difference loses the digits the balance needs.
+        """
+        keep = min(1.0, max(0.0, target / total)) if total > 0.0 else 0.0
         window = slice(self._lo, self._hi)
         self._quantity[side, :, window] *= keep
         self._legacy[side, :, window] *= keep
