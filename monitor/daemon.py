@@ -4,8 +4,9 @@ Task layout (one TaskGroup, every task named):
 
 - `venue:<name>`: loads the venue's instruments and runs its `FeedSupervisor`. A bug that
   escapes a supervisor restarts that venue after a backoff (counted in
-  `liqmon_feed_crashes_total`); the other venues keep running. An unknown symbol is a
-  configuration error and stops the daemon at start-up.
+  `liqmon_feed_crashes_total`, and a `FeedGap` per instrument as for a disconnect); the
+  other venues keep running. An unknown symbol is a configuration error and stops the
+  daemon at start-up.
 - `engine`: the only task that touches ledgers; drains the feed queue in batches.
 - `risk`: a full cycle every `risk.interval_s`; in between, a re-check of the markets
   whose mark moved more than `risk.recheck_move_pct` (at most one per 100 ms), both by
@@ -39,7 +40,7 @@ from monitor.backoff import full_jitter
 from monitor.clock import Clock, SystemClock
 from monitor.config import ConfigError, Settings, VenueSettings
 from monitor.core.alerts import Alert, Severity
-from monitor.core.events import FeedItem
+from monitor.core.events import FeedGap, FeedItem
 from monitor.core.ledger import LedgerState
 from monitor.core.venues import VenueParams
 from monitor.engine import SIDES, Engine, FullCycle, RiskSchedule, RiskSnapshot, params_for
@@ -262,7 +263,28 @@ class Daemon:
                 self.crashes[name] += 1
                 delay = next(delays)
                 log.exception("venue %s failed; restarting it in %.1fs", name, delay)
+                await self._report_crash_gap(name)
                 await asyncio.sleep(delay)
+
+    async def _report_crash_gap(self, name: str) -> None:
+        """A `FeedGap` for every instrument of a crashed venue.
+
+        Its supervisor's tasks were cancelled, not disconnected, so they reported no gap;
+        without one the ledger would book an OI change across the restart as new positions.
+        """
+        supervisor = self.supervisors.get(name)
+        if supervisor is None:
+            return  # it crashed before it ran: there was no feed to lose
+        now = self.clock.time_ns()
+        for instrument in supervisor.instruments:
+            gap = FeedGap(
+                venue=supervisor.venue,
+                symbol=instrument.symbol,
+                ts_event_ns=now,
+                ts_recv_ns=now,
+                reason="crash",
+            )
+            await self.queue.put(gap)
 
     async def _consume(self) -> None:
         engine, queue = self.engine, self.queue

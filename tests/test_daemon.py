@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from venue_server import FakeVenue, eventually
 
 from monitor.config import Settings, load_settings
-from monitor.core.events import MarkPrice, OpenInterest
+from monitor.core.events import FeedGap, FeedItem, MarkPrice, OpenInterest
 from monitor.core.venues import ContractType
 from monitor.daemon import Daemon
 from monitor.feeds.base import Instrument, SizeUnit
@@ -210,6 +210,48 @@ async def test_an_unreachable_venue_does_not_stop_the_others(tmp_path: Path) -> 
             assert response.status == 503
             body = await response.json()
         assert "bybit: instruments not loaded yet" in body["problems"]
+
+
+class Tape(asyncio.Queue[FeedItem]):
+    """The daemon's feed queue, also keeping everything put on it in order."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.items: list[FeedItem] = []
+
+    def put_nowait(self, item: FeedItem) -> None:
+        self.items.append(item)
+        super().put_nowait(item)
+
+
+async def test_a_venue_restarted_after_a_crash_reports_a_gap(tmp_path: Path) -> None:
+    """A bug that ends a venue's supervisor restarts the venue after a backoff; the outage
+    is a gap like any disconnect, so an OI change across it is not booked as new positions."""
+    frames = 0
+
+    def faulty_sink(recv_ns: int, venue: str, conn: str, raw: str) -> None:
+        nonlocal frames
+        frames += 1
+        if frames == 50:
+            raise RuntimeError("a bug in the raw sink")
+
+    async with FakeVenue(cascade.Script(ticks_per_point=2), tick_s=0.03) as venue:
+        daemon = Daemon(daemon_settings(tmp_path, venue, None), raw_sink=faulty_sink)
+        tape = daemon.queue = Tape(daemon.queue.maxsize)
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop), name="daemon-under-test")
+        try:
+            await eventually(lambda: daemon.crashes["hyperliquid"] == 1, what="the crash")
+            await eventually(lambda: any(isinstance(i, FeedGap) for i in tape.items), what="a gap")
+            gap = next(n for n, i in enumerate(tape.items) if isinstance(i, FeedGap))
+            assert (tape.items[gap].venue, tape.items[gap].symbol) == ("hyperliquid", "BTC")
+            await eventually(
+                lambda: any(isinstance(i, MarkPrice) for i in tape.items[gap:]),
+                what="marks after the restart",
+            )
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10.0)
 
 
 async def test_metrics_and_http_api(tmp_path: Path) -> None:
