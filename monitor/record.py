@@ -12,12 +12,17 @@ replay orders by, so the order files are named or listed in does not matter.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 import zstandard
+
+log = logging.getLogger("liqmon.record")
 
 ZSTD_LEVEL = 3
 
@@ -32,13 +37,28 @@ def rotated_path(path: Path, index: int) -> Path:
 
 
 class Recorder:
-    """Append frames to a rotating, optionally compressed JSON-lines file."""
+    """Append frames to a rotating, optionally compressed JSON-lines file.
 
-    def __init__(self, path: str | Path, rotate_bytes: int) -> None:
+    Recording is a side output of the live feeds, so a disk error (full, gone) never
+    reaches the caller: it is logged once, counted in `write_errors`, kept in `error`,
+    `on_error` is called, and recording stops for good. It does not resume by itself: a
+    recording with a hole would replay as if the lost frames never happened.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        rotate_bytes: int,
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.rotate_bytes = rotate_bytes
+        self.on_error = on_error
         self.files: list[Path] = []
         self.frames = 0
+        self.write_errors = 0
+        self.error: str | None = None
+        """Why recording stopped (the file and the OS error), or None."""
         self._index = 0
         self._written = 0
         self._raw: BinaryIO | None = None
@@ -67,29 +87,50 @@ class Recorder:
         self.files.append(target)
 
     def write(self, recv_ns: int, venue: str, conn: str, raw: str) -> None:
-        """Record one frame (the supervisor's raw sink)."""
-        line = orjson.dumps({"recv_ns": recv_ns, "venue": venue, "conn": conn, "raw": raw})
+        """Record one frame (the supervisor's raw sink); a disk error stops recording."""
         if self._stream is None:
+            if self.error is not None:
+                return
             msg = "recorder is closed"
             raise RuntimeError(msg)
-        self._written += self._stream.write(line + b"\n")
-        self.frames += 1
-        if self._written >= self.rotate_bytes:
+        line = orjson.dumps({"recv_ns": recv_ns, "venue": venue, "conn": conn, "raw": raw})
+        try:
+            self._written += self._stream.write(line + b"\n")
+            self.frames += 1
+            if self._written >= self.rotate_bytes:
+                self._close_current()
+                self._index += 1
+                self._open()
+        except OSError as exc:
+            self._stop(exc)
+
+    def _stop(self, exc: OSError) -> None:
+        """Give up recording after a disk error (see the class docstring)."""
+        self.write_errors += 1
+        self.error = f"cannot write {exc.filename or self.files[-1]}: {exc.strerror or exc}"
+        log.error("recording stopped: %s", self.error)
+        with contextlib.suppress(OSError):  # the same error again, already reported
             self._close_current()
-            self._index += 1
-            self._open()
+        if self.on_error is not None:
+            self.on_error()
 
     def _close_current(self) -> None:
-        if self._stream is not None and self._stream is not self._raw:
-            self._stream.close()
-        if self._raw is not None:
-            self._raw.flush()
-            self._raw.close()
-        self._stream = self._raw = None
+        stream, raw = self._stream, self._raw
+        try:
+            if stream is not None and stream is not raw:
+                stream.close()
+        finally:
+            # Even when flushing fails: no closed or broken writer stays in use.
+            self._stream = self._raw = None
+            if raw is not None:
+                raw.close()
 
     def close(self) -> None:
-        """Flush and close; the file is complete and readable afterwards."""
-        self._close_current()
+        """Flush and close; the file is complete and readable afterwards (unless `error`)."""
+        try:
+            self._close_current()
+        except OSError as exc:
+            self._stop(exc)
 
 
 def read_recording(path: str | Path) -> list[dict[str, object]]:

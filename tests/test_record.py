@@ -1,16 +1,46 @@
-"""The recording format: JSON lines, zstd by suffix, size rotation."""
+"""The recording format: JSON lines, zstd by suffix, size rotation; disk errors and restarts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
+import os
 from itertools import islice
+from pathlib import Path
 
 import orjson
+import pytest
 import zstandard
+from fake_venues import cascade
 from real_data import CAPTURES, capture_lines
+from venue_server import FakeVenue, eventually
 
+from monitor.config import load_settings
+from monitor.daemon import Daemon
 from monitor.record import Recorder, read_recording, rotated_path
 from monitor.sources import merge, open_source
+
+
+def fill_disk_under(path: Path) -> None:
+    """The disk fills up under an open recording: its descriptor now writes to /dev/full.
+
+    The descriptor is found in /proc/self/fd, so the recorder itself is left untouched;
+    every later write to that file fails with ENOSPC, as on a full disk.
+    """
+    target = str(path.resolve())
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone
+                if os.readlink(f"/proc/self/fd/{fd}") == target:
+                    os.dup2(full, int(fd))
+                    return
+    finally:
+        os.close(full)
+    msg = f"{path} is not open"
+    raise AssertionError(msg)
 
 
 def noisy_frame(n: int) -> str:
@@ -98,3 +128,89 @@ def test_an_existing_file_in_the_series_is_skipped_not_truncated(tmp_path):
     assert recorder.files == [rotated_path(path, 2)]
     assert path.read_text() == "someone else's\n"
     assert rotated_path(path, 1).read_text() == "also kept\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "rotate_bytes"),
+    [
+        ("tape.jsonl", 4_000),  # the buffered bytes fail at the rotation's close
+        ("tape.jsonl.zst", 50_000),  # the first compressed block fails in a write
+    ],
+)
+def test_a_full_disk_stops_recording_with_one_error_and_never_raises(
+    tmp_path, caplog, name, rotate_bytes
+):
+    path = tmp_path / name
+    stopped: list[bool] = []
+    recorder = Recorder(path, rotate_bytes=rotate_bytes, on_error=lambda: stopped.append(True))
+    recorder.write(0, "bybit", "linear", noisy_frame(0))
+    fill_disk_under(path)
+    with caplog.at_level(logging.ERROR, logger="liqmon"):
+        for i in range(1, 5_000):  # ~700 KB: past every buffer
+            recorder.write(i, "bybit", "linear", noisy_frame(i))
+        recorder.close()
+    assert recorder.write_errors == 1
+    assert stopped == [True]
+    assert recorder.frames < 5_000
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert str(path) in errors[0]
+    assert "No space left on device" in errors[0]
+    assert recorder.error is not None
+    assert str(path) in recorder.error
+
+
+def test_a_full_disk_at_the_last_flush_is_logged_not_raised(tmp_path, caplog):
+    path = tmp_path / "tape.jsonl.zst"
+    recorder = Recorder(path, rotate_bytes=1 << 20)
+    recorder.write(1, "okx", "public", "{}")  # still in the compressor's buffer
+    fill_disk_under(path)
+    with caplog.at_level(logging.ERROR, logger="liqmon"):
+        recorder.close()
+    assert recorder.write_errors == 1
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+
+
+@pytest.mark.asyncio
+async def test_a_full_recording_disk_does_not_stop_the_live_feeds(tmp_path):
+    """`liqmon run --record`: the feeds go on after the recording disk fills up.
+
+    Before, the recorder's OSError was taken for a network failure (reconnect), and the
+    closed writer it left behind crashed the venue at every restart, for good.
+    """
+    out = tmp_path / "tape.jsonl"
+    recorder = Recorder(out, rotate_bytes=1 << 20)
+    async with FakeVenue(cascade.Script(ticks_per_point=2), tick_s=0.03) as venue:
+        environ = {
+            **{
+                f"LIQMON_VENUES__{name}__ENABLED": "false"
+                for name in ("BINANCE", "BYBIT", "OKX", "DERIBIT")
+            },
+            "LIQMON_VENUES__HYPERLIQUID__SYMBOLS": "BTC",
+            "LIQMON_VENUES__HYPERLIQUID__WS_URL": venue.ws_url,
+            "LIQMON_VENUES__HYPERLIQUID__REST_URL": venue.rest_url,
+            "LIQMON_MQTT__ENABLED": "false",
+            "LIQMON_HTTP__PORT": "0",
+            "LIQMON_STATE__DIR": str(tmp_path / "state"),
+        }
+        daemon = Daemon(load_settings(None, environ=environ), raw_sink=recorder.write)
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop), name="daemon-under-test")
+        try:
+            await eventually(lambda: recorder.frames > 20, 10.0, what="frames recorded")
+            fill_disk_under(out)
+            await eventually(lambda: recorder.error is not None, 10.0, what="the write error")
+            stats = daemon.supervisors["hyperliquid"].stats
+            seen = sum(stats.events.values())
+            await eventually(
+                lambda: sum(stats.events.values()) > seen + 50,
+                10.0,
+                what="events after the recording stopped",
+            )
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10.0)
+            recorder.close()
+    assert recorder.write_errors == 1
+    assert not daemon.crashes
+    assert not stats.reconnects

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import resource
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import orjson
 import pytest
-from venue_server import FakeVenue
+from venue_server import FakeVenue, eventually
 
 from monitor.feeds.registry import VENUES
 from monitor.record import read_recording
@@ -45,12 +47,35 @@ async def five_venues(tmp_path: Path) -> AsyncIterator[Path]:
         yield config
 
 
-async def run(*args: str, stop_after: float | None = None) -> tuple[int, str]:
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """A child whose writes past `limit` bytes of a file fail (EFBIG), like a disk filling up.
+
+    Python ignores SIGXFSZ, so the write raises OSError instead of killing the process.
+    """
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+async def run(
+    *args: str,
+    stop: tuple[Path, float] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[int, str]:
+    """Run liqmon; `stop`: SIGTERM it this many seconds after that recording file appears.
+
+    `liqmon record` installs its signal handlers before it creates the file: a fixed delay
+    from the start raced with the interpreter's start-up on a busy machine (exit -15).
+    """
     process = await asyncio.create_subprocess_exec(
-        *liqmon(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *liqmon(),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=preexec_fn,
     )
-    if stop_after is not None:
-        await asyncio.sleep(stop_after)
+    if stop is not None:
+        path, seconds = stop
+        await eventually(path.exists, timeout_s=30.0, what=f"{path} created")
+        await asyncio.sleep(seconds)
         process.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
@@ -89,7 +114,7 @@ async def test_sigterm_stops_recording_cleanly(tmp_path):
     out = tmp_path / "rec.jsonl"
     async with five_venues(tmp_path) as config:
         code, stderr = await run(
-            "record", "--config", str(config), "--out", str(out), stop_after=2.0
+            "record", "--config", str(config), "--out", str(out), stop=(out, 2.0)
         )
     assert code == 0, stderr
     records = read_recording(out)
@@ -106,3 +131,24 @@ async def test_unknown_symbol_is_a_clear_start_up_error(tmp_path):
     assert code == 2
     assert "BTC-USDT-SWP is not a perpetual listed by okx" in stderr
     assert "did you mean BTC-USDT-SWAP" in stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="app.record must pass on_error=stop.set and exit 1 on recorder.error (monitor/app.py)",
+)
+async def test_a_full_disk_ends_record_with_one_error_line(tmp_path):
+    out = tmp_path / "rec.jsonl"
+    async with five_venues(tmp_path) as config:
+        code, stderr = await run(
+            "record",
+            *("--config", str(config), "--out", str(out), "--duration", "10"),
+            *("--log-format", "json"),
+            preexec_fn=file_size_limit(20_000),
+        )
+    assert code == 1
+    assert "Traceback" not in stderr
+    errors = [e for e in map(orjson.loads, stderr.splitlines()) if e["level"] == "error"]
+    assert len(errors) == 1
+    assert str(out) in errors[0]["message"]
+    assert "File too large" in errors[0]["message"]
