@@ -98,7 +98,7 @@ async def record(settings: Settings, path: str, rotate_mb: float, duration_s: fl
     """Record every enabled venue's raw frames until a signal or `duration_s`."""
     stop = asyncio.Event()
     install_stop_signals(stop)
-    recorder = Recorder(path, rotate_bytes=int(rotate_mb * 1024 * 1024))
+    recorder = Recorder(path, rotate_bytes=int(rotate_mb * 1024 * 1024), on_error=stop.set)
     rejects = RejectLog(monotonic=SystemClock().monotonic)
     try:
         async with aiohttp.ClientSession() as http:
@@ -112,4 +112,4 @@ async def record(settings: Settings, path: str, rotate_mb: float, duration_s: fl
     finally:
         recorder.close()
     log.info("recorded %d frames into %s", recorder.frames, ", ".join(map(str, recorder.files)))
-    return 0
+    return 0 if recorder.error is None else 1  # a write error stopped the recording early

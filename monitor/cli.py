@@ -95,7 +95,7 @@ def _record(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liqmon record: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except FeedError as exc:
+    except (FeedError, OSError) as exc:  # OSError: the first file cannot be created
         print(f"liqmon record: cannot start: {exc}", file=sys.stderr)
         return 1
 

@@ -133,10 +133,6 @@ async def test_unknown_symbol_is_a_clear_start_up_error(tmp_path):
     assert "did you mean BTC-USDT-SWAP" in stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.record must pass on_error=stop.set and exit 1 on recorder.error (monitor/app.py)",
-)
 async def test_a_full_disk_ends_record_with_one_error_line(tmp_path):
     out = tmp_path / "rec.jsonl"
     async with five_venues(tmp_path) as config:
@@ -152,3 +148,21 @@ async def test_a_full_disk_ends_record_with_one_error_line(tmp_path):
     assert len(errors) == 1
     assert str(out) in errors[0]["message"]
     assert "File too large" in errors[0]["message"]
+
+
+async def test_an_output_that_cannot_be_created_is_one_line_and_exit_1(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    async with five_venues(tmp_path) as config:
+        code, stderr = await run(
+            "record",
+            "--config",
+            str(config),
+            "--out",
+            str(blocker / "rec.jsonl"),
+            "--duration",
+            "5",
+        )
+    assert code == 1
+    assert "Traceback" not in stderr
+    assert "liqmon record: cannot start:" in stderr
