@@ -26,9 +26,14 @@ OKX_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "okx"
 
 def okx_books(action: str, prev: int, seq: int) -> str:
     """An OKX `books` push of `action` (snapshot or update) with its sequence ids."""
-    level = [["100.5", "10", "0", "1"]]
-    data = {"asks": level, "bids": [["100.0", "5", "0", "1"]], "ts": str(NOW_MS)}
-    data |= {"checksum": 0, "prevSeqId": prev, "seqId": seq}
+    data = {
+        "asks": [["100.5", "10", "0", "1"]],
+        "bids": [["100.0", "5", "0", "1"]],
+        "ts": str(NOW_MS),
+        "checksum": 0,
+        "prevSeqId": prev,
+        "seqId": seq,
+    }
     return json.dumps(
         {"arg": {"channel": "books", "instId": OKX_SWAP}, "action": action, "data": [data]}
     )
