@@ -30,11 +30,16 @@ from venue_server import FakeVenue, eventually
 from monitor.app import load_instruments
 from monitor.clock import SystemClock
 from monitor.core.events import FeedGap, FeedItem, MarkPrice, OpenInterest
-from monitor.feeds.base import ConnectionPlan
+from monitor.core.venues import ContractType
+from monitor.feeds.base import ConnectionPlan, Instrument, SizeUnit
 from monitor.feeds.book import OrderBook, synced_view
 from monitor.feeds.registry import VENUES, make_adapter
 from monitor.feeds.rejects import RejectLog
-from monitor.feeds.supervisor import FeedSupervisor
+from monitor.feeds.supervisor import (
+    SNAPSHOT_WEIGHT_BURST,
+    SNAPSHOT_WEIGHT_PER_MIN,
+    FeedSupervisor,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -262,6 +267,47 @@ async def test_a_binance_book_is_dropped_while_its_connection_is_down():
         assert stats.connects["public-0"] == 1  # still waiting to reconnect
         await eventually(lambda: stats.connects["public-0"] >= 2, what="public reconnect")
         await synced_book(run, BTC)
+
+
+async def test_binance_book_snapshots_are_paced_by_their_weight():
+    """A public connection of 40 symbols wants 40 snapshots of weight 20 at once; Binance
+    allows 2400 weight a minute per IP (OI polls take 600 of it): the rest is paced."""
+
+    class ManySymbols(fake_binance.Script):
+        symbols = tuple(f"S{n}USDT" for n in range(40))
+
+    script = ManySymbols()
+    async with FakeVenue(script, tick_s=0.05) as venue, aiohttp.ClientSession() as http:
+        adapter = make_adapter("binance", ws_url=venue.ws_url, rest_url=venue.rest_url)
+        instruments = [
+            Instrument(
+                venue="binance",
+                symbol=symbol,
+                asset=symbol.removesuffix("USDT"),
+                contract_type=ContractType.LINEAR,
+                size_unit=SizeUnit.BASE,
+            )
+            for symbol in script.symbols
+        ]
+        supervisor = FeedSupervisor(
+            adapter,
+            instruments,
+            None,
+            clock=SystemClock(),
+            http=http,
+            rejects=RejectLog(monotonic=SystemClock().monotonic),
+            delays=delays_of(0.02),
+        )
+        task = asyncio.create_task(supervisor.run(), name="test:binance-many")
+        try:
+            await eventually(lambda: any(b.synced for b in supervisor.books.values()))
+            await asyncio.sleep(1.0)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+    weight = 20 * sum(hit.startswith("/fapi/v1/depth") for hit in venue.rest_hits)
+    assert weight <= SNAPSHOT_WEIGHT_BURST + 2 * SNAPSHOT_WEIGHT_PER_MIN / 60.0
 
 
 async def synced_book(run: Running, symbol: str) -> OrderBook:

@@ -63,6 +63,13 @@ OPEN_TIMEOUT_S = 10.0
 MAX_FRAME_BYTES = 1 << 24
 BOOK_BUFFER = 5_000
 """Deltas kept while a book waits for its snapshot (Binance bridging)."""
+SNAPSHOT_WEIGHT_PER_MIN = 1_500.0
+SNAPSHOT_WEIGHT_BURST = 300.0
+"""REST weight a venue's book snapshots may spend per minute, and at once.
+
+Only Binance fetches snapshots (weight 20 each). Its IP budget is 2400 a minute, counted in
+fixed minutes; its OI polls take 600 of it. A full burst plus a minute's refill is 1800.
+"""
 BOOK_CHANNELS = frozenset({"depth", "books", "orderbook", "book", "l2Book"})
 """The stream-key channels of order books (Binance, OKX, Bybit, Deribit, Hyperliquid).
 
@@ -91,6 +98,32 @@ class FeedStats:
     last_seen: dict[str, float] = field(default_factory=dict)  # stream key -> monotonic s
     connected: dict[str, bool] = field(default_factory=dict)  # conn -> up
     connects: Counter[str] = field(default_factory=Counter)  # per conn: successful opens
+
+
+class _WeightBudget:
+    """A token bucket of REST request weight; requests wait for it in turn (FIFO lock)."""
+
+    def __init__(self, per_min: float, burst: float, monotonic: Callable[[], float]) -> None:
+        self._rate = per_min / 60.0
+        self._burst = burst
+        self._monotonic = monotonic
+        self._tokens = burst
+        self._stamp = monotonic()
+        self._lock = asyncio.Lock()
+
+    async def spend(self, weight: int) -> None:
+        """Wait until `weight` is free, then take it."""
+        async with self._lock:
+            self._refill()
+            if self._tokens < weight:
+                await asyncio.sleep((weight - self._tokens) / self._rate)
+                self._refill()
+            self._tokens -= weight
+
+    def _refill(self) -> None:
+        now = self._monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
 
 
 class _Backoff:
@@ -329,6 +362,9 @@ class FeedSupervisor:
             for symbol in self._plan_symbols(plan):
                 self._ledger_conns.setdefault(symbol, []).append(plan.name)
         self._unproven = {plan.name for plan in self.plans}  # no good frame since (re)opening
+        self._snapshot_budget = _WeightBudget(
+            SNAPSHOT_WEIGHT_PER_MIN, SNAPSHOT_WEIGHT_BURST, clock.monotonic
+        )
 
     async def run(self) -> None:
         """Run until cancelled; a bug in any task stops all of them."""
@@ -487,12 +523,18 @@ class FeedSupervisor:
     # ------------------------------------------------------------------ books
 
     async def _fetch_snapshot(self, symbol: str) -> None:
-        """Fetch a REST book snapshot, retrying with backoff while this session lives."""
+        """Fetch a REST book snapshot, retrying with backoff while this session lives.
+
+        Every fetch waits for its weight in the venue's snapshot budget: a (re)connect of a
+        connection of 200 books would otherwise spend 4,000 weight at once (Binance: 429,
+        then a 418 ban on repeats).
+        """
         request = self.adapter.book_snapshot_request(symbol)
         if request is None:
             return
         backoff = _Backoff(self._delays)
         while symbol in self.pipeline.snapshot_wanted:
+            await self._snapshot_budget.spend(request.weight)
             try:
                 payload = await fetch_json(self._http, self.venue, request)
             except RestError as exc:
