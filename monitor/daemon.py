@@ -89,9 +89,11 @@ class Daemon:
         clock: Clock | None = None,
         alert_listeners: Sequence[Callable[[Alert], None]] = (),
         raw_sink: RawSink | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
-        self.raw_sink = raw_sink  # records every frame and REST answer (replayable)
+        self.recorder = recorder  # `--record`: its frames and REST answers (replayable)
+        self.raw_sink = raw_sink or (None if recorder is None else recorder.write)
         self.alert_listeners = tuple(alert_listeners)  # e.g. `liqmon demo` prints alerts
         self.clock = clock or SystemClock()
         self.queue: asyncio.Queue[FeedItem] = asyncio.Queue(maxsize=settings.feeds.queue_size)
@@ -159,6 +161,10 @@ class Daemon:
     def venue_crashes(self) -> Mapping[str, int]:
         """Venue feed restarts after an unexpected error."""
         return self.crashes
+
+    def recording_active(self) -> bool | None:
+        """Whether `--record` still writes; None when the daemon does not record."""
+        return None if self.recorder is None else self.recorder.error is None
 
     # ------------------------------------------------------------------ running
 
@@ -475,7 +481,7 @@ async def run(settings: Settings, record_path: str | None = None) -> int:
     rotate = int(settings.record.rotate_mb * 1024 * 1024)
     recorder = None if record_path is None else Recorder(record_path, rotate_bytes=rotate)
     try:
-        await Daemon(settings, raw_sink=None if recorder is None else recorder.write).run(stop)
+        await Daemon(settings, recorder=recorder).run(stop)
     finally:
         if recorder is not None:
             recorder.close()

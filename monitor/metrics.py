@@ -84,6 +84,9 @@ class DaemonSource(Protocol):
     def venue_crashes(self) -> Mapping[str, int]:
         """Restarts of a venue's feed after an unexpected error."""
 
+    def recording_active(self) -> bool | None:
+        """Whether `--record` still writes (False after a write error); None: not recording."""
+
 
 def _gauge(name: str, doc: str, labels: Iterable[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=list(labels))
@@ -105,6 +108,16 @@ class RiskCollector(Collector):
         yield from self._market_metrics(snapshot)
         yield from self._feed_metrics()
         yield from self._sink_metrics()
+        # Declared always (rules and dashboards name it); a sample only with --record.
+        active = _gauge(
+            "liqmon_recording_active",
+            "1 while --record writes; 0 once a write error (disk full) stopped it.",
+            (),
+        )
+        recording = self._source.recording_active()
+        if recording is not None:
+            active.add_metric([], float(recording))
+        yield active
 
     def _market_metrics(self, snapshot: RiskSnapshot) -> Iterator[Metric]:
         market = ("venue", "symbol")

@@ -149,6 +149,10 @@ class ReplayServer:
         """A replay has no feed tasks to restart."""
         return {}
 
+    def recording_active(self) -> bool | None:
+        """A replay records nothing."""
+        return None
+
     # ------------------------------------------------------------------ running
 
     async def run(self, sources: Sequence[Source], stop: asyncio.Event) -> ReplayResult:

@@ -10,10 +10,12 @@ import os
 from itertools import islice
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 import zstandard
 from fake_venues import cascade
+from prometheus_client.parser import text_string_to_metric_families
 from real_data import CAPTURES, capture_lines
 from venue_server import FakeVenue, eventually
 
@@ -171,6 +173,18 @@ def test_a_full_disk_at_the_last_flush_is_logged_not_raised(tmp_path, caplog):
     assert [r.levelno for r in caplog.records] == [logging.ERROR]
 
 
+async def recording_active(daemon: Daemon) -> float:
+    """`liqmon_recording_active` from a real scrape of the daemon's /metrics."""
+    await eventually(lambda: daemon.http_port is not None, 10.0, what="the HTTP API")
+    url = f"http://127.0.0.1:{daemon.http_port}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        if family.name == "liqmon_recording_active":
+            return float(family.samples[0].value)
+    raise AssertionError("liqmon_recording_active is not exported")
+
+
 @pytest.mark.asyncio
 async def test_a_full_recording_disk_does_not_stop_the_live_feeds(tmp_path):
     """`liqmon run --record`: the feeds go on after the recording disk fills up.
@@ -193,13 +207,15 @@ async def test_a_full_recording_disk_does_not_stop_the_live_feeds(tmp_path):
             "LIQMON_HTTP__PORT": "0",
             "LIQMON_STATE__DIR": str(tmp_path / "state"),
         }
-        daemon = Daemon(load_settings(None, environ=environ), raw_sink=recorder.write)
+        daemon = Daemon(load_settings(None, environ=environ), recorder=recorder)
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="daemon-under-test")
         try:
             await eventually(lambda: recorder.frames > 20, 10.0, what="frames recorded")
+            assert await recording_active(daemon) == 1.0
             fill_disk_under(out)
             await eventually(lambda: recorder.error is not None, 10.0, what="the write error")
+            assert await recording_active(daemon) == 0.0
             stats = daemon.supervisors["hyperliquid"].stats
             seen = sum(stats.events.values())
             await eventually(
