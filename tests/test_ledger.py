@@ -419,14 +419,17 @@ def test_one_ledger_fits_in_one_mebibyte():
 # ------------------------------------------------------------------- state round trip
 
 
-def assert_identical(a: Ledger, b: Ledger) -> None:
-    sa, sb = a.to_state(), b.to_state()
+def assert_same_state(sa: LedgerState, sb: LedgerState) -> None:
     for name in LedgerState.__slots__:
         left, right = getattr(sa, name), getattr(sb, name)
         if isinstance(left, np.ndarray):
             assert np.array_equal(left, right), name
         else:
             assert left == right, name
+
+
+def assert_identical(a: Ledger, b: Ledger) -> None:
+    assert_same_state(a.to_state(), b.to_state())
     for smear in (False, True):
         fuel_a = a.fuel(a.mark_price, WIDE, smear=smear)
         fuel_b = b.fuel(b.mark_price, WIDE, smear=smear)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from test_ledger import assert_same_state
 
 from monitor.core.ledger import (
     ENTRY_BIN,
@@ -172,13 +173,7 @@ def test_an_update_that_fails_half_way_leaves_the_ledger_as_it_was():
     before = ledger.to_state()
     with np.errstate(under="raise"), pytest.raises(FloatingPointError):
         ledger.apply(OiObservation(open_interest=900.0, mark_price=100.0, low=99.0, high=101.0))
-    after = ledger.to_state()
-    for name in LedgerState.__slots__:
-        left, right = getattr(before, name), getattr(after, name)
-        if isinstance(left, np.ndarray):
-            assert np.array_equal(left, right), name
-        else:
-            assert left == right, name
+    assert_same_state(before, ledger.to_state())
     assert_balanced(ledger)
 
 
