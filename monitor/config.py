@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.core.alerts import AlertThresholds
 from monitor.errors import MonitorError
@@ -99,17 +100,25 @@ def topic_prefix(text: str) -> str:
     return prefix
 
 
-def valid_host(host: str) -> bool:
-    """Whether a URL's host can be resolved at all: every DNS label 1-63 bytes IDNA-encoded.
+def split_url(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme in lower case, host, port or None) of a URL a client can connect to, else None.
 
-    urlsplit accepts `a..b` or a 64-character label; the HTTP and MQTT clients then raise
-    UnicodeError at the first connection, long after start-up.
+    urlsplit accepts `a..b` or a 64-byte DNS label, on which the HTTP and MQTT clients raise
+    UnicodeError at the first connection, long after start-up; it raises ValueError itself
+    for an unbalanced IPv6 bracket or a port past 65535. Port 0 is no destination either.
     """
     try:
-        host.encode("idna")
-    except UnicodeError:
-        return False
-    return True
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+        if not host:
+            return None
+        host.encode("idna")  # every label 1-63 bytes
+    except (ValueError, UnicodeError):
+        return None
+    if port == 0:
+        return None
+    return parts.scheme.lower(), host, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,13 +242,12 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
             raise ConfigError(msg)
         node = raw
         for key in keys[:-1]:
-            child = node.setdefault(key, {})
+            child = node[key] = _plain(node.get(key, {}))  # a table given whole, then keys
             if not isinstance(child, dict):
                 msg = f"environment variable {name}: {key} is not a table"
                 raise ConfigError(msg)
             node = child
-        parsed = _literal(value)
-        node[keys[-1]] = parsed if isinstance(parsed, dict) else _EnvText(value, parsed)
+        node[keys[-1]] = _EnvText(value, _literal(value))
 
 
 def _literal(value: str) -> Any:
@@ -270,6 +278,7 @@ def _plain(value: Any) -> Any:
 
 
 def _table(raw: Any, where: str, allowed: Sequence[str]) -> dict[str, Any]:
+    raw = _plain(raw)  # LIQMON_MQTT='{url = "..."}' is a whole table
     if not isinstance(raw, dict):
         msg = f"{where} must be a table"
         raise ConfigError(msg)

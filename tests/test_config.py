@@ -90,7 +90,7 @@ def test_bad_configuration_names_the_key(tmp_path, text, environ, message):
 def test_string_keys_take_the_environment_text_verbatim():
     # A Secret holding digits, `true` or quotes is still that exact string, and so are a
     # directory or a client id that look like a number or a date.
-    for password in ("83920417", "true", "1e9", "'s3cr3t'", '["a"]'):
+    for password in ("83920417", "true", "1e9", "'s3cr3t'", '["a"]', "{}", "{a=1}"):
         settings = load_settings(None, environ={"LIQMON_MQTT__PASSWORD": password})
         assert settings.mqtt.password == password
     settings = load_settings(
@@ -108,6 +108,16 @@ def test_string_keys_take_the_environment_text_verbatim():
     assert settings.state.dir == "2025"
     assert (settings.shard.index, settings.shard.count) == (1, 2)
     assert settings.venues["okx"].symbols == ("BTC-USDT-SWAP",)
+
+
+def test_a_whole_table_in_one_variable_and_keys_under_it():
+    environ = {
+        "LIQMON_MQTT": '{url = "mqtt://broker.example:1884", client_id = "a"}',
+        "LIQMON_MQTT__PASSWORD": "{}",
+    }
+    settings = load_settings(None, environ=environ)
+    assert settings.mqtt.url == "mqtt://broker.example:1884"
+    assert (settings.mqtt.client_id, settings.mqtt.password) == ("a", "{}")
 
 
 def test_a_secret_of_the_wrong_type_is_not_echoed(tmp_path):

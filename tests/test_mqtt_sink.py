@@ -331,6 +331,8 @@ async def test_bad_urls_are_refused_without_echoing_them():
         "broker:1883",
         f"mqtt://u:{PASSWORD}@{'b' * 64}.example:1883",  # a DNS label is at most 63 bytes
         f"mqtt://u:{PASSWORD}@broker..example:1883",
+        f"mqtt://u:{PASSWORD}@[::1:1883",  # an unbalanced IPv6 bracket
+        f"mqtt://u:{PASSWORD}@broker.example:0",
     ):
         with pytest.raises(ConfigError) as info:
             parse_broker_url(url)

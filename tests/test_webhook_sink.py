@@ -225,6 +225,7 @@ async def test_the_url_must_be_http_and_is_never_echoed(tmp_path):
             f"https://hooks..example.com/{TOKEN}",  # an empty label
             f"https://hooks.example.com:70000/{TOKEN}",
             f"https://hooks.example.com:0/{TOKEN}",
+            f"https://[::1/hook/{TOKEN}",  # an unbalanced IPv6 bracket
         ):
             with pytest.raises(ConfigError) as info:
                 WebhookSink(WebhookSettings(url=url), outbox, http)

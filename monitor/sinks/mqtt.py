@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 
 from monitor.backoff import DelayFactory, full_jitter
-from monitor.config import ConfigError, MqttSettings, topic_prefix, valid_host
+from monitor.config import ConfigError, MqttSettings, split_url, topic_prefix
 from monitor.core.alerts import Alert
 from monitor.sinks.outbox import Outbox
 from monitor.sinks.payload import alert_document, encode
@@ -67,17 +67,12 @@ def topic_part(name: str) -> str:
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:
     """(host, port, tls) of `mqtt://host[:port]` or `mqtts://host[:port]`."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    host = parts.hostname
-    if scheme not in _DEFAULT_PORTS or not host or not valid_host(host) or port == -1:
+    split = split_url(url)
+    if split is None or split[0] not in _DEFAULT_PORTS:
         # The URL may hold credentials: name the expected shape, not the value.
         msg = "mqtt.url must look like mqtt://host:port or mqtts://host:port"
         raise ConfigError(msg)
+    scheme, host, port = split
     return host, port or _DEFAULT_PORTS[scheme], scheme == "mqtts"
 
 

@@ -19,12 +19,12 @@ import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from monitor.backoff import DelayFactory, full_jitter
-from monitor.config import ConfigError, WebhookSettings, valid_host
+from monitor.config import ConfigError, WebhookSettings, split_url
 from monitor.core.alerts import Alert
 from monitor.sinks.outbox import Outbox
 from monitor.sinks.payload import alert_document, encode
@@ -66,17 +66,6 @@ class _Retry(Exception):  # noqa: N818 - control flow, not an error
         self.after_s = after_s
 
 
-def _usable_http_url(parts: SplitResult) -> bool:
-    """http(s), a host that can be resolved, a port in 1-65535 if one is given."""
-    try:
-        port = parts.port  # ValueError when out of range
-    except ValueError:
-        return False
-    host = parts.hostname
-    scheme_ok = parts.scheme.lower() in ("http", "https")
-    return scheme_ok and bool(host) and valid_host(host or "") and port != 0
-
-
 class WebhookSink:
     """POSTs every alert to `settings.url` as application/json, in order."""
 
@@ -88,13 +77,13 @@ class WebhookSink:
         *,
         delays: DelayFactory = full_jitter,
     ) -> None:
-        parts = urlsplit(settings.url)
-        if not _usable_http_url(parts):
+        split = split_url(settings.url)
+        if split is None or split[0] not in ("http", "https"):
             msg = "webhook.url must be an http:// or https:// URL"  # never echo the value
             raise ConfigError(msg)
         self.settings = settings
         self.outbox = outbox
-        self.host = parts.hostname
+        self.host = split[1]
         self.delivered = 0
         self.rejected = 0
         self.retries = 0
