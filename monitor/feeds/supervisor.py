@@ -63,12 +63,15 @@ OPEN_TIMEOUT_S = 10.0
 MAX_FRAME_BYTES = 1 << 24
 BOOK_BUFFER = 5_000
 """Deltas kept while a book waits for its snapshot (Binance bridging)."""
-SNAPSHOT_WEIGHT_PER_MIN = 1_500.0
-SNAPSHOT_WEIGHT_BURST = 300.0
-"""REST weight a venue's book snapshots may spend per minute, and at once.
+SNAPSHOT_WEIGHT_PER_MIN = 1_700.0
+"""REST weight a venue's book snapshots may spend within any 60 s.
 
 Only Binance fetches snapshots (weight 20 each). Its IP budget is 2400 a minute, counted in
-fixed minutes; its OI polls take 600 of it. A full burst plus a minute's refill is 1800.
+fixed minutes whose boundaries we do not know; its OI polls take up to 600, and 100 stay
+for exchangeInfo and retries. A limit on every sliding 60 s holds for any fixed minute, and
+still lets a reconnect of the book connection rebuild up to 85 books at once; the rest wait
+until earlier fetches are a minute old (a token bucket within the same budget either
+fetched few at once or refilled slowly: 80 books took up to 145 s after a reconnect).
 """
 BOOK_CHANNELS = frozenset({"depth", "books", "orderbook", "book", "l2Book"})
 """The stream-key channels of order books (Binance, OKX, Bybit, Deribit, Hyperliquid).
@@ -100,30 +103,28 @@ class FeedStats:
     connects: Counter[str] = field(default_factory=Counter)  # per conn: successful opens
 
 
-class _WeightBudget:
-    """A token bucket of REST request weight; requests wait for it in turn (FIFO lock)."""
+class _WeightWindow:
+    """REST weight spent in the last 60 s, kept under a limit; requests wait in turn."""
 
-    def __init__(self, per_min: float, burst: float, monotonic: Callable[[], float]) -> None:
-        self._rate = per_min / 60.0
-        self._burst = burst
+    def __init__(self, per_min: float, monotonic: Callable[[], float]) -> None:
+        self._limit = per_min
         self._monotonic = monotonic
-        self._tokens = burst
-        self._stamp = monotonic()
+        self._spent: deque[tuple[float, int]] = deque()  # (when, weight), oldest first
+        self._used = 0
         self._lock = asyncio.Lock()
 
     async def spend(self, weight: int) -> None:
-        """Wait until `weight` is free, then take it."""
+        """Wait until `weight` fits into the last 60 s, then take it."""
         async with self._lock:
-            self._refill()
-            if self._tokens < weight:
-                await asyncio.sleep((weight - self._tokens) / self._rate)
-                self._refill()
-            self._tokens -= weight
-
-    def _refill(self) -> None:
-        now = self._monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
+            while True:
+                now = self._monotonic()
+                while self._spent and self._spent[0][0] <= now - 60.0:
+                    self._used -= self._spent.popleft()[1]
+                if not self._spent or self._used + weight <= self._limit:
+                    break
+                await asyncio.sleep(self._spent[0][0] + 60.0 - now)
+            self._spent.append((now, weight))
+            self._used += weight
 
 
 class _Backoff:
@@ -361,13 +362,13 @@ class FeedSupervisor:
         for plan in self.plans:
             for symbol in self._plan_symbols(plan):
                 self._ledger_conns.setdefault(symbol, []).append(plan.name)
+        self._heartbeats: dict[str, tuple[str, float]] = {}  # set from the plans in `run`
         self._unproven = {plan.name for plan in self.plans}  # no good frame since (re)opening
-        self._snapshot_budget = _WeightBudget(
-            SNAPSHOT_WEIGHT_PER_MIN, SNAPSHOT_WEIGHT_BURST, clock.monotonic
-        )
+        self._snapshot_budget = _WeightWindow(SNAPSHOT_WEIGHT_PER_MIN, clock.monotonic)
 
     async def run(self) -> None:
         """Run until cancelled; a bug in any task stops all of them."""
+        self._heartbeats = self._heartbeat_streams()
         async with asyncio.TaskGroup() as tg:
             for plan in self.plans:
                 tg.create_task(self._connection(plan), name=f"feed:{self.venue}:{plan.name}")
@@ -576,13 +577,38 @@ class FeedSupervisor:
             await asyncio.sleep(interval_s)
 
     def _held(self, symbol: str) -> bool:
-        """Whether a connection of the symbol's ledger inputs has not delivered since opening.
+        """Whether the symbol's ledger inputs are not flowing: OI polled now is held back.
 
-        Open interest seen then has no marks or liquidations to go with it: the ledger would
-        book it as new positions at a frozen mark. Held back, the next one after the gap
-        carries the whole outage's change and is booked as mass of unknown origin.
+        True while a connection of its inputs has not delivered since opening, or while its
+        most frequent input stream (Binance: the mark, every second) has been silent for
+        half its staleness deadline: a silent connection is declared lost only at the full
+        deadline, and a poll in between would already be booked. Open interest seen then has
+        no marks or liquidations to go with it: the ledger would book it as new positions at
+        a frozen mark. Held back, the next one after the gap carries the whole outage's
+        change and is booked as mass of unknown origin.
         """
-        return any(conn in self._unproven for conn in self._ledger_conns.get(symbol, ()))
+        if any(conn in self._unproven for conn in self._ledger_conns.get(symbol, ())):
+            return True
+        heartbeat = self._heartbeats.get(symbol)
+        if heartbeat is None:
+            return False
+        key, silent_s = heartbeat
+        last = self.stats.last_seen.get(key)
+        return last is None or self._clock.monotonic() - last > silent_s
+
+    def _heartbeat_streams(self) -> dict[str, tuple[str, float]]:
+        """Per symbol: its watched ledger-input stream of shortest deadline, and half of it."""
+        wanted = {instrument.symbol for instrument in self.instruments}
+        beats: dict[str, tuple[str, float]] = {}
+        for plan in self.plans:
+            for stream in plan.streams:
+                channel, _, symbol = stream.key.partition(":")
+                if channel in BOOK_CHANNELS or symbol not in wanted or not stream.stale_after_s:
+                    continue
+                silent_s = stream.stale_after_s / 2.0
+                if symbol not in beats or silent_s < beats[symbol][1]:
+                    beats[symbol] = (stream.key, silent_s)
+        return beats
 
 
 def _retry_reason(exc: BaseException) -> str:
