@@ -66,7 +66,11 @@ class Recorder:
         self._open()
 
     def _open(self) -> None:
-        """Create the next file of the series that does not exist yet (never truncate one)."""
+        """Create the next file of the series that does not exist yet (never truncate one).
+
+        A path that exists and is no regular file (a FIFO, /dev/stdout) is written to as it
+        is, as any program would: there is nothing to truncate.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             target = rotated_path(self.path, self._index)
@@ -74,6 +78,9 @@ class Recorder:
                 self._raw = target.open("xb")
                 break
             except FileExistsError:
+                if not target.is_file():
+                    self._raw = target.open("wb")
+                    break
                 self._index += 1
         if target.suffix == ".zst":
             compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 from itertools import islice
 from pathlib import Path
 
@@ -130,6 +131,28 @@ def test_an_existing_file_in_the_series_is_skipped_not_truncated(tmp_path):
     assert recorder.files == [rotated_path(path, 2)]
     assert path.read_text() == "someone else's\n"
     assert rotated_path(path, 1).read_text() == "also kept\n"
+
+
+def test_a_fifo_is_written_to_not_skipped(tmp_path):
+    # Exclusive create skips existing names; a pipe (or /dev/stdout) is not a file to keep.
+    fifo = tmp_path / "tape.jsonl"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    recorder = Recorder(fifo, rotate_bytes=1 << 20)
+    recorder.write(1, "okx", "public", "{}")
+    recorder.close()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert recorder.files == [fifo]
+    assert orjson.loads(received[0]) == {
+        "recv_ns": 1,
+        "venue": "okx",
+        "conn": "public",
+        "raw": "{}",
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tape.jsonl"]
 
 
 @pytest.mark.parametrize(
