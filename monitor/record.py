@@ -40,9 +40,9 @@ class Recorder:
     """Append frames to a rotating, optionally compressed JSON-lines file.
 
     Recording is a side output of the live feeds, so a disk error (full, gone) never
-    reaches the caller: it is logged once, counted in `write_errors`, kept in `error`,
-    `on_error` is called, and recording stops for good. It does not resume by itself: a
-    recording with a hole would replay as if the lost frames never happened.
+    reaches the caller: it is logged once, kept in `error`, `on_error` is called, and
+    recording stops for good. It does not resume by itself: a recording with a hole would
+    replay as if the lost frames never happened.
     """
 
     def __init__(
@@ -56,7 +56,6 @@ class Recorder:
         self.on_error = on_error
         self.files: list[Path] = []
         self.frames = 0
-        self.write_errors = 0
         self.error: str | None = None
         """Why recording stopped (the file and the OS error), or None."""
         self._index = 0
@@ -113,7 +112,6 @@ class Recorder:
 
     def _stop(self, exc: OSError) -> None:
         """Give up recording after a disk error (see the class docstring)."""
-        self.write_errors += 1
         self.error = f"cannot write {exc.filename or self.files[-1]}: {exc.strerror or exc}"
         log.error("recording stopped: %s", self.error)
         with contextlib.suppress(OSError):  # the same error again, already reported
