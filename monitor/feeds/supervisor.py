@@ -46,6 +46,7 @@ from monitor.feeds.base import (
     Parsed,
     RestRequest,
     StaleFeedError,
+    Stream,
     VenueAdapter,
 )
 from monitor.feeds.book import BookStatus, OrderBook
@@ -507,19 +508,22 @@ class FeedSupervisor:
             await self._out.put(gap)
 
     def _plan_symbols(self, plan: ConnectionPlan) -> list[str]:
-        """The planned instruments whose ledger inputs a connection carries.
+        """The planned instruments whose ledger inputs a connection carries."""
+        return sorted({symbol for symbol, _ in self._ledger_streams(plan)})
+
+    def _ledger_streams(self, plan: ConnectionPlan) -> Iterator[tuple[str, Stream]]:
+        """(symbol, stream) of a connection's streams that carry a planned symbol's ledger input.
 
         Stream keys are `channel:symbol`; book channels do not count, so a drop of a
         connection of books only sends no gap and the next OI change is still tracked.
         Matching against the instruments, not trusting the key's shape, keeps a stream that
         is not per symbol (a heartbeat) from being mistaken for one.
         """
-        keys = {
-            symbol
-            for channel, _, symbol in (stream.key.partition(":") for stream in plan.streams)
-            if channel not in BOOK_CHANNELS
-        }
-        return sorted(keys & {instrument.symbol for instrument in self.instruments})
+        wanted = {instrument.symbol for instrument in self.instruments}
+        for stream in plan.streams:
+            channel, _, symbol = stream.key.partition(":")
+            if channel not in BOOK_CHANNELS and symbol in wanted:
+                yield symbol, stream
 
     # ------------------------------------------------------------------ books
 
@@ -598,12 +602,10 @@ class FeedSupervisor:
 
     def _heartbeat_streams(self) -> dict[str, tuple[str, float]]:
         """Per symbol: its watched ledger-input stream of shortest deadline, and half of it."""
-        wanted = {instrument.symbol for instrument in self.instruments}
         beats: dict[str, tuple[str, float]] = {}
         for plan in self.plans:
-            for stream in plan.streams:
-                channel, _, symbol = stream.key.partition(":")
-                if channel in BOOK_CHANNELS or symbol not in wanted or not stream.stale_after_s:
+            for symbol, stream in self._ledger_streams(plan):
+                if not stream.stale_after_s:
                     continue
                 silent_s = stream.stale_after_s / 2.0
                 if symbol not in beats or silent_s < beats[symbol][1]:
